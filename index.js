@@ -1,0 +1,144 @@
+'use strict'
+
+// The public API: a thin layer over the native binding. It validates arguments, handles async-context
+// reentrancy, and turns native error descriptors into the exported error classes.
+
+const path = require('node:path')
+const { AsyncLocalStorage } = require('node:async_hooks')
+
+const native = require('./binding')
+const errors = require('./lib/errors')
+const { checkSessionFile, checkFunction, lockOptions } = require('./lib/options')
+const { SessionWriteLock, kRelease } = require('./lib/lock')
+
+const { fromNative, SessionWriteLockAbortedError, SessionWriteLockReentrancyError } = errors
+
+/** The locks held by the current async context, by lock path. */
+const heldHere = new AsyncLocalStorage()
+
+function nativeOptions(o) {
+  return { timeoutMs: o.acquireTimeoutMs, staleMs: o.staleMs, maxHoldMs: o.maxHoldMs }
+}
+
+/** The lock this async context already holds on `sessionFile`, if any. */
+function heldInContext(sessionFile) {
+  const held = heldHere.getStore()
+  if (held === undefined) return undefined
+  const resolved = path.resolve(sessionFile)
+  for (const lock of held.values()) {
+    if (lock.held && lock.sessionFile === resolved) return lock
+  }
+  let lockPath
+  try {
+    lockPath = native.lockPathFor(sessionFile)
+  } catch {
+    return undefined // its directory does not exist, so nothing there is held
+  }
+  const lock = held.get(lockPath)
+  return lock?.held ? lock : undefined
+}
+
+function reentry(sessionFile, o) {
+  const lock = heldInContext(sessionFile)
+  if (lock && !o.reentrant) {
+    throw new SessionWriteLockReentrancyError(
+      `session write lock already held by this async context (reentrant: false): ${lock.lockPath}`,
+      { lockPath: lock.lockPath },
+    )
+  }
+  return lock
+}
+
+function abortedBeforeStart(sessionFile, signal) {
+  return new SessionWriteLockAbortedError(
+    `session write lock wait aborted: ${path.resolve(sessionFile)}.lock`,
+    { lockPath: undefined, waitedMs: 0 },
+    { cause: signal.reason },
+  )
+}
+
+async function acquireHandle(sessionFile, o) {
+  const { signal } = o
+  if (signal?.aborted) throw abortedBeforeStart(sessionFile, signal)
+  let ticket
+  try {
+    ticket = native.requestLock(sessionFile, nativeOptions(o))
+  } catch (err) {
+    throw fromNative(err)
+  }
+  if (typeof ticket !== 'number') return ticket
+  const onAbort = () => native.cancelLock(ticket)
+  signal?.addEventListener('abort', onAbort, { once: true })
+  try {
+    return await native.waitLock(ticket)
+  } catch (err) {
+    throw fromNative(err, signal?.reason)
+  } finally {
+    signal?.removeEventListener('abort', onAbort)
+  }
+}
+
+function runHolding(lock, fn) {
+  const outer = heldHere.getStore()
+  const held = new Map(outer)
+  held.set(lock.lockPath, lock)
+  return heldHere.run(held, fn, lock)
+}
+
+/**
+ * Runs `fn(lock)` while holding the session's write lock, and releases it however `fn` ends. The value
+ * `fn` returns (or the very object it throws) passes through unchanged.
+ */
+async function withSessionWriteLock(sessionFile, options, fn) {
+  if (typeof options === 'function' && fn === undefined) [options, fn] = [undefined, options]
+  checkSessionFile(sessionFile)
+  const o = lockOptions(options)
+  checkFunction(fn, 'fn')
+  const nested = reentry(sessionFile, o)
+  if (nested) return fn(nested)
+  const lock = new SessionWriteLock(await acquireHandle(sessionFile, o), o.onRevoked)
+  try {
+    return await runHolding(lock, fn)
+  } finally {
+    lock[kRelease]()
+  }
+}
+
+/**
+ * The synchronous twin of `withSessionWriteLock`: it blocks the thread (and the event loop) while it
+ * waits, as `fs.appendFileSync` does. `fn` must be synchronous; a returned promise is not awaited.
+ */
+function withSessionWriteLockSync(sessionFile, options, fn) {
+  if (typeof options === 'function' && fn === undefined) [options, fn] = [undefined, options]
+  checkSessionFile(sessionFile)
+  const o = lockOptions(options)
+  checkFunction(fn, 'fn')
+  const nested = reentry(sessionFile, o)
+  if (nested) return fn(nested)
+  let handle
+  try {
+    handle = native.acquireLockSync(sessionFile, nativeOptions(o))
+  } catch (err) {
+    throw fromNative(err)
+  }
+  const lock = new SessionWriteLock(handle, o.onRevoked)
+  try {
+    return runHolding(lock, fn)
+  } finally {
+    lock[kRelease]()
+  }
+}
+
+/** Process-wide counters and timings of this package's locks. */
+function sessionLockStats() {
+  return native.nativeLockStats()
+}
+
+module.exports = {
+  withSessionWriteLock,
+  withSessionWriteLockSync,
+  sessionLockStats,
+  SessionWriteLock,
+  DEFAULTS: require('./lib/options').DEFAULTS,
+  ...Object.fromEntries(Object.entries(errors).filter(([name]) => name.startsWith('SessionWriteLock'))),
+}

@@ -1,0 +1,413 @@
+//! Acquiring a session's lock: DESIGN's protocol, steps 1 to 5.
+//!
+//! [`request`] never waits: it takes the in-process turn and the kernel lock when both are free, which
+//! is the whole cost of an uncontended acquisition. Otherwise it returns a [`Request`] that [`wait`]
+//! drives to completion on the runtime, bounded by the timeout and a [`Cancel`] token.
+
+use std::fs::File;
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{oneshot, watch};
+
+use crate::error::{LockError, Owner};
+use crate::hold::{self, Held, RevokeHook};
+use crate::kernel_lock::{self, Claim, KernelWait};
+use crate::payload::Payload;
+use crate::process::{self, Os};
+use crate::registry::{self, Entry, Turn};
+use crate::sidecar::{self, LockTarget};
+use crate::staleness::{self, Context, Verdict};
+use crate::stats::{self, COUNTERS, WAIT_TIMES};
+use crate::clock;
+
+/// What one acquisition is allowed to do.
+#[derive(Clone)]
+pub struct Settings {
+    /// `None` waits forever.
+    pub timeout: Option<Duration>,
+    /// The legacy staleness window, for judging legacy sidecars.
+    pub stale_ms: i64,
+    /// Revoke the hold past this; `None` never does.
+    pub max_hold: Option<Duration>,
+    pub on_revoke: Option<RevokeHook>,
+}
+
+/// Aborts a pending acquisition from another thread.
+#[derive(Clone)]
+pub struct Cancel(Arc<watch::Sender<bool>>);
+
+impl Default for Cancel {
+    fn default() -> Self {
+        Cancel(Arc::new(watch::channel(false).0))
+    }
+}
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.0.send_replace(true);
+    }
+
+    async fn cancelled(&self) {
+        let _ = self.0.subscribe().wait_for(|c| *c).await;
+    }
+}
+
+enum Blocked {
+    /// Another process holds the kernel lock on this sidecar.
+    Kernel { file: File, created: bool },
+    /// A legacy holder may be alive.
+    Legacy,
+}
+
+enum Stage {
+    Queued(oneshot::Receiver<Turn>),
+    Blocked(Turn, Blocked),
+}
+
+/// An acquisition that has to wait.
+pub struct Request {
+    target: LockTarget,
+    settings: Settings,
+    started: Instant,
+    stage: Stage,
+}
+
+pub enum Attempt {
+    Acquired(Held),
+    Pending(Request),
+}
+
+enum Step {
+    Claimed(Held),
+    Blocked(Turn, Blocked),
+}
+
+enum Interrupt {
+    Timeout,
+    Aborted,
+}
+
+/// Takes the lock now if nothing stands in the way; never waits.
+pub fn request(target: LockTarget, settings: Settings) -> Result<Attempt, LockError> {
+    let started = Instant::now();
+    let stage = match registry::enter(&target.lock_path) {
+        Entry::Queued(rx) => Stage::Queued(rx),
+        Entry::Turn(turn) => match claim(&target, &settings, turn, None, started)? {
+            Step::Claimed(held) => return Ok(Attempt::Acquired(held)),
+            Step::Blocked(turn, blocked) => Stage::Blocked(turn, blocked),
+        },
+    };
+    stats::bump(&COUNTERS.contended);
+    Ok(Attempt::Pending(Request { target, settings, started, stage }))
+}
+
+/// Waits for a pending acquisition, without blocking any thread but the session's `flock` waiter.
+pub async fn wait(req: Request, cancel: Cancel) -> Result<Held, LockError> {
+    let Request { target, settings, started, stage } = req;
+    let deadline = settings.timeout.and_then(|t| started.checked_add(t));
+    let interrupted = |why: Interrupt| fail(&target, &settings, started, why);
+    let (mut turn, mut blocked) = match stage {
+        Stage::Blocked(turn, blocked) => (turn, blocked),
+        Stage::Queued(rx) => {
+            let turn = match bounded(rx, deadline, &cancel).await {
+                Ok(Ok(turn)) => turn,
+                // The sender is dropped only with the process's registry; treat as a fresh start.
+                Ok(Err(_)) => return Err(LockError::invalid("session lock queue closed")),
+                Err(why) => return Err(interrupted(why)),
+            };
+            match claim(&target, &settings, turn, None, started)? {
+                Step::Claimed(held) => return Ok(held),
+                Step::Blocked(turn, b) => (turn, b),
+            }
+        }
+    };
+    let mut attempt = 0u32;
+    loop {
+        let locked = match blocked {
+            Blocked::Kernel { file, created } => {
+                match wait_kernel(&turn, file, created, deadline, &cancel).await {
+                    Ok(None) => None,
+                    Ok(Some(result)) => Some(result.map_err(|e| LockError::io("flock", &target.lock_path, e))?),
+                    Err(why) => return Err(interrupted(why)),
+                }
+            }
+            Blocked::Legacy => {
+                if let Err(why) = bounded(tokio::time::sleep(backoff(attempt)), deadline, &cancel).await {
+                    return Err(interrupted(why));
+                }
+                attempt += 1;
+                None
+            }
+        };
+        match claim(&target, &settings, turn, locked, started)? {
+            Step::Claimed(held) => return Ok(held),
+            Step::Blocked(t, b) => (turn, blocked) = (t, b),
+        }
+    }
+}
+
+/// Capped, jittered exponential backoff for polling a live legacy holder (which cannot wake us).
+fn backoff(attempt: u32) -> Duration {
+    let base = 4u64.saturating_mul(1 << attempt.min(6)).min(200);
+    let jitter = clock::now_ms().unsigned_abs() % (base / 2 + 1);
+    Duration::from_millis(base / 2 + jitter)
+}
+
+async fn bounded<F: Future>(fut: F, deadline: Option<Instant>, cancel: &Cancel) -> Result<F::Output, Interrupt> {
+    let sleep = async {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        out = fut => Ok(out),
+        () = sleep => Err(Interrupt::Timeout),
+        () = cancel.cancelled() => Err(Interrupt::Aborted),
+    }
+}
+
+/// Waits for the kernel lock through the session's single `flock` waiter thread.
+async fn wait_kernel(
+    turn: &Turn,
+    file: File,
+    created: bool,
+    deadline: Option<Instant>,
+    cancel: &Cancel,
+) -> Result<Option<std::io::Result<(File, bool)>>, Interrupt> {
+    let mut spare = Some((file, created));
+    loop {
+        let wait = match turn.kernel_wait().map(|w| (w.claim(), w)) {
+            Some((Claim::Pending, w)) => w,
+            Some((Claim::Ready(r), w)) => {
+                turn.set_kernel_wait(None);
+                return Ok(Some(r.map(|f| (f, w.created))));
+            }
+            Some((Claim::Gone, _)) | None => {
+                // Our descriptor went to a wait that is over: start again from a fresh open.
+                let Some((file, created)) = spare.take() else { return Ok(None) };
+                match KernelWait::start(file, created) {
+                    Ok(w) => {
+                        turn.set_kernel_wait(Some(Arc::clone(&w)));
+                        w
+                    }
+                    Err(e) => return Ok(Some(Err(e))),
+                }
+            }
+        };
+        if let Err(why) = bounded(wait.granted(), deadline, cancel).await {
+            wait.unclaim();
+            return Err(why);
+        }
+    }
+}
+
+/// One pass over steps 1 to 5, with the turn in hand. `locked` is a sidecar whose kernel lock a wait
+/// just obtained.
+fn claim(
+    target: &LockTarget,
+    settings: &Settings,
+    turn: Turn,
+    mut locked: Option<(File, bool)>,
+    started: Instant,
+) -> Result<Step, LockError> {
+    let path = &target.lock_path;
+    loop {
+        let (file, created) = match locked.take() {
+            Some(pair) => pair,
+            None => {
+                let opened = sidecar::open(path)?;
+                let got = kernel_lock::try_lock(&opened.file).map_err(|e| LockError::io("flock", path, e));
+                if !got.inspect_err(|_| discard_if_created(&opened.file, opened.created, path))? {
+                    return Ok(Step::Blocked(turn, Blocked::Kernel { file: opened.file, created: opened.created }));
+                }
+                (opened.file, opened.created)
+            }
+        };
+        // Step 3: the previous holder may have unlinked it before we got its lock.
+        let st = sidecar::stat(&file).map_err(|e| LockError::io("fstat", path, e))?;
+        if !sidecar::names(path, st.id).map_err(|e| LockError::io("lstat", path, e))? {
+            continue;
+        }
+        let verdict = judge(&file, &st, created, settings.stale_ms, path);
+        let verdict = verdict.inspect_err(|_| discard_if_created(&file, created, path))?;
+        match verdict {
+            Verdict::Busy { .. } => return Ok(Step::Blocked(turn, Blocked::Legacy)),
+            Verdict::Fresh => {}
+            Verdict::RecoverCrashed { .. } => stats::bump(&COUNTERS.recoveries),
+            Verdict::TakeOverStale { .. } => stats::bump(&COUNTERS.legacy_takeovers),
+        }
+        hold::write_our_payload(&file, st.size)
+            .map_err(|e| LockError::io("write", path, e))
+            .inspect_err(|_| discard_if_created(&file, created, path))?;
+        stats::bump(&COUNTERS.acquisitions);
+        WAIT_TIMES.record(started.elapsed());
+        let s = settings;
+        let held = Held::new(target.clone(), file, st.id, turn, s.stale_ms, s.max_hold, s.on_revoke.clone());
+        return Ok(Step::Claimed(held));
+    }
+}
+
+/// Step 4: reads the sidecar (unless it is empty) and decides.
+fn judge(file: &File, st: &sidecar::Stat, created: bool, stale_ms: i64, path: &Path) -> Result<Verdict, LockError> {
+    let payload = if st.size == 0 {
+        Payload::Empty
+    } else {
+        Payload::parse(&sidecar::read_payload(file).map_err(|e| LockError::io("read", path, e))?)
+    };
+    let self_pid = i64::from(process::self_identity().0);
+    let ctx = Context { now_ms: clock::now_ms(), mtime_ms: st.mtime_ms, stale_ms, self_pid };
+    Ok(staleness::decide(&payload, created, &ctx, &Os))
+}
+
+/// A sidecar we created but could not claim is removed, so nobody mistakes it for a holder.
+fn discard_if_created(file: &File, created: bool, path: &Path) {
+    if created {
+        if let Ok(st) = sidecar::stat(file) {
+            let _ = sidecar::unlink_if_named(path, st.id);
+        }
+    }
+}
+
+/// Who holds the sidecar now, for a timeout report.
+pub fn current_owner(path: &Path) -> Owner {
+    let payload = sidecar::open_for_inspection(path)
+        .ok()
+        .and_then(|f| sidecar::read_payload(&f).ok())
+        .map(|b| Payload::parse(&b));
+    let Some(payload) = payload else {
+        return Owner { pid: None, alive: None, kind: "unknown" };
+    };
+    let pid = payload.pid();
+    let kind = match &payload {
+        _ if pid == Some(i64::from(process::self_identity().0)) => "in-process",
+        p if p.is_kernel() => "kernel",
+        Payload::Parsed(_) => "legacy",
+        _ => "unknown",
+    };
+    Owner { pid, alive: pid.map(process::pid_alive), kind }
+}
+
+fn fail(target: &LockTarget, settings: &Settings, started: Instant, why: Interrupt) -> LockError {
+    let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let lock_path = target.lock_path.clone();
+    match why {
+        Interrupt::Aborted => {
+            stats::bump(&COUNTERS.aborts);
+            LockError::Aborted { lock_path, waited_ms }
+        }
+        Interrupt::Timeout => {
+            stats::bump(&COUNTERS.timeouts);
+            let timeout_ms = settings.timeout.map_or(u64::MAX, |t| t.as_millis() as u64);
+            LockError::Timeout { owner: current_owner(&lock_path), lock_path, timeout_ms, waited_ms }
+        }
+    }
+}
+
+/// Acquires on the calling thread, blocking it until the lock is granted (the sync twins).
+pub fn acquire_blocking(target: LockTarget, settings: Settings) -> Result<Held, LockError> {
+    match request(target, settings)? {
+        Attempt::Acquired(held) => Ok(held),
+        Attempt::Pending(req) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .map_err(|e| LockError::io("runtime", &req.target.lock_path.clone(), e))?;
+            rt.block_on(wait(req, Cancel::default()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::path::PathBuf;
+
+    fn target(tag: &str) -> LockTarget {
+        let dir = std::env::temp_dir().join(format!("swl-acquire-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        sidecar::resolve(dir.join("s.jsonl").to_str().unwrap(), true).unwrap()
+    }
+
+    fn settings(timeout_ms: u64) -> Settings {
+        Settings {
+            timeout: Some(Duration::from_millis(timeout_ms)),
+            stale_ms: 1_800_000,
+            max_hold: None,
+            on_revoke: None,
+        }
+    }
+
+    fn must_acquire(t: &LockTarget) -> Held {
+        match request(t.clone(), settings(1000)).unwrap() {
+            Attempt::Acquired(h) => h,
+            Attempt::Pending(_) => panic!("expected an uncontended acquisition"),
+        }
+    }
+
+    #[test]
+    fn acquire_writes_a_kernel_payload_and_release_unlinks() {
+        let t = target("basic");
+        let held = must_acquire(&t);
+        let text = fs::read_to_string(&t.lock_path).unwrap();
+        let p = Payload::parse(text.as_bytes());
+        assert!(p.is_kernel());
+        assert_eq!(p.pid(), Some(i64::from(std::process::id())));
+        drop(held);
+        assert!(!t.lock_path.exists());
+    }
+
+    #[test]
+    fn a_crashed_holders_payload_is_recovered_at_once() {
+        let t = target("crashed");
+        fs::write(&t.lock_path, hold_payload_of_dead_kernel_holder()).unwrap();
+        let before = COUNTERS.recoveries.load(std::sync::atomic::Ordering::Relaxed);
+        drop(must_acquire(&t));
+        assert!(COUNTERS.recoveries.load(std::sync::atomic::Ordering::Relaxed) > before);
+    }
+
+    fn hold_payload_of_dead_kernel_holder() -> String {
+        // A live pid: only the kernel marker, and the free kernel lock, make it reclaimable.
+        crate::payload::render(1, clock::now_ms(), None)
+    }
+
+    #[test]
+    fn a_live_legacy_holder_times_out_with_its_owner() {
+        let t = target("legacy");
+        let me = std::process::id();
+        let (_, st) = process::self_identity();
+        let legacy = format!(
+            "{{\"pid\":{me},\"createdAt\":\"{}\",\"starttime\":{}}}",
+            crate::payload::format_iso_ms(clock::now_ms()),
+            st.unwrap_or(0)
+        );
+        fs::write(&t.lock_path, legacy).unwrap();
+        let Attempt::Pending(req) = request(t.clone(), settings(60)).unwrap() else {
+            panic!("a live legacy holder must block")
+        };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let err = rt.block_on(wait(req, Cancel::default())).err().unwrap();
+        let LockError::Timeout { owner, waited_ms, .. } = err else { panic!("expected a timeout") };
+        assert_eq!(owner.pid, Some(i64::from(me)));
+        assert!(waited_ms >= 60);
+        assert!(t.lock_path.exists(), "the legacy holder's file is left alone");
+    }
+
+    #[test]
+    fn a_queued_caller_can_be_cancelled() {
+        let t = target("cancel");
+        let held = must_acquire(&t);
+        let Attempt::Pending(req) = request(t.clone(), settings(60_000)).unwrap() else { panic!() };
+        let cancel = Cancel::default();
+        cancel.cancel();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        assert!(matches!(rt.block_on(wait(req, cancel)), Err(LockError::Aborted { .. })));
+        drop(held);
+        drop(must_acquire(&t));
+        let _: PathBuf = t.lock_path;
+    }
+}

@@ -1,0 +1,189 @@
+//! Errors of the lock engine, each with a stable `code`.
+//!
+//! The napi layer turns a [`LockError`] into a descriptor (see [`LockError::descriptor`]) and the
+//! JavaScript wrapper turns the descriptor into the matching exported error class.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+/// The process that held the lock when a wait gave up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub pid: Option<i64>,
+    pub alive: Option<bool>,
+    /// `kernel`, `legacy`, `unknown` (payload unreadable) or `in-process`.
+    pub kind: &'static str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// The wait exceeded its timeout. The message keeps the legacy prefix that gateway code matches on.
+    #[error("session file locked (timeout {timeout_ms}ms): pid={} {}", owner_pid(.owner), .lock_path.display())]
+    Timeout { lock_path: PathBuf, timeout_ms: u64, waited_ms: u64, owner: Owner },
+
+    #[error("session write lock wait aborted: {}", .lock_path.display())]
+    Aborted { lock_path: PathBuf, waited_ms: u64 },
+
+    #[error("session write lock lost ({reason}): {}", .lock_path.display())]
+    Lost { lock_path: PathBuf, reason: String },
+
+    /// A symlink, directory, FIFO or hard-linked file sits at the lock path; it is left untouched.
+    #[error("refusing to use {}: the lock path is {what}, not a regular file we can own", .path.display())]
+    UnsafeLockPath { path: PathBuf, what: &'static str },
+
+    #[error("{message}")]
+    InvalidArgument { message: String },
+
+    #[error("{syscall} failed for {}: {source}", .path.display())]
+    Io { syscall: &'static str, path: PathBuf, source: io::Error },
+}
+
+fn owner_pid(owner: &Owner) -> String {
+    owner.pid.map_or_else(|| "unknown".to_string(), |p| p.to_string())
+}
+
+impl LockError {
+    pub fn io(syscall: &'static str, path: &Path, source: io::Error) -> Self {
+        LockError::Io { syscall, path: path.to_path_buf(), source }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        LockError::InvalidArgument { message: message.into() }
+    }
+
+    /// The stable `code` string the JavaScript error carries.
+    pub fn code(&self) -> String {
+        match self {
+            LockError::Timeout { .. } => "SESSION_WRITE_LOCK_TIMEOUT".into(),
+            LockError::Aborted { .. } => "SESSION_WRITE_LOCK_ABORTED".into(),
+            LockError::Lost { .. } => "SESSION_WRITE_LOCK_LOST".into(),
+            LockError::UnsafeLockPath { .. } => "SESSION_WRITE_LOCK_UNSAFE_PATH".into(),
+            LockError::InvalidArgument { .. } => "ERR_INVALID_ARG_VALUE".into(),
+            LockError::Io { source, .. } => errno_code(source).to_string(),
+        }
+    }
+
+    /// Everything the JavaScript side needs to build the error object.
+    pub fn descriptor(&self) -> Value {
+        let mut d = json!({ "code": self.code(), "message": self.to_string() });
+        let extra = match self {
+            LockError::Timeout { lock_path, timeout_ms, waited_ms, owner } => json!({
+                "kind": "timeout",
+                "reason": "session_busy",
+                "lockPath": lock_path,
+                "timeoutMs": timeout_ms,
+                "waitedMs": waited_ms,
+                "owner": { "pid": owner.pid, "alive": owner.alive, "kind": owner.kind },
+            }),
+            LockError::Aborted { lock_path, waited_ms } => {
+                json!({ "kind": "aborted", "lockPath": lock_path, "waitedMs": waited_ms })
+            }
+            LockError::Lost { lock_path, reason } => {
+                json!({ "kind": "lost", "lockPath": lock_path, "reason": reason })
+            }
+            LockError::UnsafeLockPath { path, .. } => json!({ "kind": "unsafe", "path": path }),
+            LockError::InvalidArgument { .. } => json!({ "kind": "type" }),
+            LockError::Io { syscall, path, source } => json!({
+                "kind": "io",
+                "syscall": syscall,
+                "path": path,
+                "errno": source.raw_os_error().map(|e| -e),
+            }),
+        };
+        if let (Value::Object(d), Value::Object(extra)) = (&mut d, extra) {
+            d.extend(extra);
+        }
+        d
+    }
+}
+
+/// The Node-style name of an OS error (`ENOENT`, `EACCES`, ...).
+pub fn errno_code(err: &io::Error) -> &'static str {
+    let Some(errno) = err.raw_os_error() else {
+        return match err.kind() {
+            io::ErrorKind::NotFound => "ENOENT",
+            io::ErrorKind::PermissionDenied => "EACCES",
+            io::ErrorKind::AlreadyExists => "EEXIST",
+            io::ErrorKind::InvalidInput => "EINVAL",
+            _ => "EIO",
+        };
+    };
+    match errno {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::EIO => "EIO",
+        libc::ENXIO => "ENXIO",
+        libc::EBADF => "EBADF",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOMEM => "ENOMEM",
+        libc::EACCES => "EACCES",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::EXDEV => "EXDEV",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::EISDIR => "EISDIR",
+        libc::EINVAL => "EINVAL",
+        libc::ENFILE => "ENFILE",
+        libc::EMFILE => "EMFILE",
+        libc::ETXTBSY => "ETXTBSY",
+        libc::EFBIG => "EFBIG",
+        libc::ENOSPC => "ENOSPC",
+        libc::EROFS => "EROFS",
+        libc::EMLINK => "EMLINK",
+        libc::ENAMETOOLONG => "ENAMETOOLONG",
+        libc::ENOLCK => "ENOLCK",
+        libc::ELOOP => "ELOOP",
+        libc::EDQUOT => "EDQUOT",
+        libc::EINTR => "EINTR",
+        libc::ESTALE => "ESTALE",
+        _ => "UNKNOWN",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_message_keeps_the_legacy_prefix() {
+        let err = LockError::Timeout {
+            lock_path: PathBuf::from("/s/a.jsonl.lock"),
+            timeout_ms: 10_000,
+            waited_ms: 10_003,
+            owner: Owner { pid: Some(42), alive: Some(true), kind: "kernel" },
+        };
+        assert_eq!(err.to_string(), "session file locked (timeout 10000ms): pid=42 /s/a.jsonl.lock");
+        let d = err.descriptor();
+        assert_eq!(d["code"], "SESSION_WRITE_LOCK_TIMEOUT");
+        assert_eq!(d["reason"], "session_busy");
+        assert_eq!(d["owner"]["pid"], 42);
+        assert_eq!(d["waitedMs"], 10_003);
+    }
+
+    #[test]
+    fn io_errors_keep_their_errno_name_and_path() {
+        let err = LockError::io(
+            "open",
+            Path::new("/ro/x.lock"),
+            io::Error::from_raw_os_error(libc::EACCES),
+        );
+        assert_eq!(err.code(), "EACCES");
+        let d = err.descriptor();
+        assert_eq!(d["path"], "/ro/x.lock");
+        assert_eq!(d["syscall"], "open");
+        assert!(d["message"].as_str().unwrap().contains("/ro/x.lock"));
+    }
+
+    #[test]
+    fn unknown_owner_prints_unknown() {
+        let err = LockError::Timeout {
+            lock_path: PathBuf::from("/l"),
+            timeout_ms: 5,
+            waited_ms: 5,
+            owner: Owner { pid: None, alive: None, kind: "unknown" },
+        };
+        assert!(err.to_string().contains("pid=unknown"));
+    }
+}

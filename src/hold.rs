@@ -1,0 +1,213 @@
+//! A granted lock: the open sidecar, its kernel lock and the in-process turn, released by a drop guard.
+//!
+//! Release unlinks the sidecar *while still holding the kernel lock* (and only if the path still names
+//! our file), then closes the descriptor, which drops the kernel lock even when the unlink failed, then
+//! hands the in-process turn on. A hold can also be revoked (its sidecar was replaced under it, or it
+//! outlived `maxHoldMs`): it is then reported lost and no write goes through it any more.
+
+use std::fs::File;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::error::LockError;
+use crate::registry::Turn;
+use crate::sidecar::{self, FileId, LockTarget};
+use crate::stats::{self, COUNTERS, HOLD_TIMES};
+use crate::{clock, monitor, payload, process};
+
+/// Called (from the monitor thread) with the hold's id and the reason when a hold is revoked.
+pub type RevokeHook = Arc<dyn Fn(u64, &str) + Send + Sync>;
+
+struct Live {
+    file: File,
+    id: FileId,
+    _turn: Turn,
+}
+
+struct Inner {
+    live: Option<Live>,
+    lost: Option<String>,
+    last_refresh: Instant,
+}
+
+pub struct Hold {
+    pub id: u64,
+    pub target: LockTarget,
+    pub acquired_at: Instant,
+    max_hold: Option<Duration>,
+    refresh_every: Duration,
+    on_revoke: Option<RevokeHook>,
+    inner: Mutex<Inner>,
+}
+
+/// The drop guard: dropping it releases the lock.
+pub struct Held(Arc<Hold>);
+
+impl std::ops::Deref for Held {
+    type Target = Hold;
+    fn deref(&self) -> &Hold {
+        &self.0
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+/// Our payload says `createdAt`; legacy waiters judge a hold "too old" past their `staleMs`, so we
+/// refresh it well before that.
+fn refresh_interval(stale_ms: i64) -> Duration {
+    Duration::from_millis((stale_ms / 3).clamp(1_000, 600_000) as u64)
+}
+
+impl Held {
+    pub(crate) fn new(
+        target: LockTarget,
+        file: File,
+        id: FileId,
+        turn: Turn,
+        stale_ms: i64,
+        max_hold: Option<Duration>,
+        on_revoke: Option<RevokeHook>,
+    ) -> Held {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let now = Instant::now();
+        let hold = Arc::new(Hold {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            target,
+            acquired_at: now,
+            max_hold,
+            refresh_every: refresh_interval(stale_ms),
+            on_revoke,
+            inner: Mutex::new(Inner { live: Some(Live { file, id, _turn: turn }), lost: None, last_refresh: now }),
+        });
+        monitor::watch(&hold);
+        Held(hold)
+    }
+
+    /// A second handle on the same hold, for code that must see it revoked; it does not release.
+    pub fn share(&self) -> Arc<Hold> {
+        Arc::clone(&self.0)
+    }
+}
+
+/// Writes our payload (pid, createdAt, starttime and the kernel marker) into a sidecar we hold, whose
+/// current length is `old_len`.
+pub fn write_our_payload(file: &File, old_len: u64) -> std::io::Result<()> {
+    let (pid, starttime) = process::self_identity();
+    sidecar::write_payload(file, payload::render(pid, clock::now_ms(), starttime).as_bytes(), old_len)
+}
+
+impl Hold {
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn is_held(&self) -> bool {
+        self.inner().live.is_some()
+    }
+
+    /// Why the hold was revoked, if it was.
+    pub fn lost_reason(&self) -> Option<String> {
+        self.inner().lost.clone()
+    }
+
+    fn lost_error(&self, inner: &Inner) -> LockError {
+        LockError::Lost {
+            lock_path: self.target.lock_path.clone(),
+            reason: inner.lost.clone().unwrap_or_else(|| "released".into()),
+        }
+    }
+
+    /// Runs `f` with the sidecar's descriptor after checking that the path still names it. Every write
+    /// made under the lock goes through here, so none goes through a hold that was taken over.
+    pub fn with_file<R>(&self, f: impl FnOnce(&File) -> R) -> Result<R, LockError> {
+        let mut inner = self.inner();
+        let Some(live) = &inner.live else { return Err(self.lost_error(&inner)) };
+        match sidecar::names(&self.target.lock_path, live.id) {
+            Ok(true) => Ok(f(&live.file)),
+            Ok(false) => {
+                let hook = self.revoke_locked(&mut inner, "sidecar replaced by another process", false);
+                let err = self.lost_error(&inner);
+                drop(inner);
+                self.notify(hook);
+                Err(err)
+            }
+            Err(e) => Err(LockError::io("lstat", &self.target.lock_path, e)),
+        }
+    }
+
+    /// Fails with `SESSION_WRITE_LOCK_LOST` unless this hold is live and its sidecar is still ours.
+    pub fn assert_held(&self) -> Result<(), LockError> {
+        self.with_file(|_| ())
+    }
+
+    /// Releases the lock. Returns whether it was still held.
+    pub fn release(&self) -> bool {
+        let live = self.inner().live.take();
+        let Some(live) = live else { return false };
+        // Errors are ignored, as the legacy release did: closing below drops the kernel lock regardless.
+        let _ = sidecar::unlink_if_named(&self.target.lock_path, live.id);
+        drop(live);
+        HOLD_TIMES.record(self.acquired_at.elapsed());
+        stats::bump(&COUNTERS.releases);
+        true
+    }
+
+    /// Revokes the hold: waiters proceed and later use of it fails with `SESSION_WRITE_LOCK_LOST`.
+    pub fn revoke(&self, reason: &str) {
+        let hook = {
+            let mut inner = self.inner();
+            self.revoke_locked(&mut inner, reason, true)
+        };
+        self.notify(hook);
+    }
+
+    fn revoke_locked(&self, inner: &mut Inner, reason: &str, unlink: bool) -> Option<(RevokeHook, String)> {
+        let live = inner.live.take()?;
+        if unlink {
+            let _ = sidecar::unlink_if_named(&self.target.lock_path, live.id);
+        }
+        drop(live);
+        inner.lost = Some(reason.to_string());
+        stats::bump(&COUNTERS.revocations);
+        HOLD_TIMES.record(self.acquired_at.elapsed());
+        self.on_revoke.clone().map(|h| (h, reason.to_string()))
+    }
+
+    fn notify(&self, hook: Option<(RevokeHook, String)>) {
+        if let Some((hook, reason)) = hook {
+            hook(self.id, &reason);
+        }
+    }
+
+    /// One pass of the monitor: watchdog, identity re-verification and payload refresh.
+    pub(crate) fn maintain(&self, now: Instant) {
+        if let Some(max) = self.max_hold {
+            if now.duration_since(self.acquired_at) > max {
+                let reason = format!("held longer than maxHoldMs ({} ms)", max.as_millis());
+                return self.revoke(&reason);
+            }
+        }
+        let refresh_due = now.duration_since(self.inner().last_refresh) >= self.refresh_every;
+        let refreshed = self.with_file(|file| refresh_due.then(|| write_our_payload(file, u64::MAX)));
+        if let Ok(Some(_)) = refreshed {
+            self.inner().last_refresh = now;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_interval_is_a_third_of_the_stale_window_within_bounds() {
+        assert_eq!(refresh_interval(1_800_000), Duration::from_secs(600));
+        assert_eq!(refresh_interval(30_000), Duration::from_secs(10));
+        assert_eq!(refresh_interval(10), Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,267 @@
+//! Node bindings. This file only converts between JavaScript and the domain modules below; the lock
+//! itself lives in those modules, which know nothing of napi.
+
+pub mod acquire;
+pub mod clock;
+pub mod error;
+pub mod hold;
+pub mod kernel_lock;
+pub mod monitor;
+pub mod payload;
+pub mod process;
+pub mod registry;
+pub mod sidecar;
+pub mod staleness;
+pub mod stats;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+
+use acquire::{Attempt, Cancel, Request, Settings};
+use error::LockError;
+use hold::{Held, RevokeHook};
+
+/// Prefix of a native error message that carries a JSON descriptor for `index.js` to turn into a typed
+/// error.
+const DESCRIPTOR_MARK: &str = "\u{1}swl:";
+
+fn to_napi(err: LockError) -> napi::Error {
+    napi::Error::new(Status::GenericFailure, format!("{DESCRIPTOR_MARK}{}", err.descriptor()))
+}
+
+/// Limits of one acquisition, already validated and resolved by `index.js`.
+#[napi(object)]
+pub struct NativeLockOptions {
+    /// Milliseconds; `Infinity` waits forever.
+    pub timeout_ms: f64,
+    /// Legacy staleness window in milliseconds.
+    pub stale_ms: f64,
+    /// Revoke the hold after this many milliseconds; `Infinity` never does.
+    pub max_hold_ms: f64,
+}
+
+fn duration_or_forever(ms: f64) -> Option<Duration> {
+    (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0))
+}
+
+type RevokeListener = ThreadsafeFunction<(f64, String), (), (f64, String), Status, false, true>;
+
+thread_local! {
+    /// The revocation listener of the JavaScript environment running on this thread.
+    static REVOKE_LISTENER: RefCell<Option<RevokeHook>> = const { RefCell::new(None) };
+}
+
+/// Registers the function called with `(lockId, reason)` when a hold of this environment is revoked.
+/// The listener never keeps the process alive.
+#[napi(ts_args_type = "listener: (lockId: number, reason: string) => void")]
+pub fn set_revoke_listener(listener: RevokeListener) {
+    let listener = Arc::new(listener);
+    let hook: RevokeHook = Arc::new(move |id, reason: &str| {
+        listener.call((id as f64, reason.to_string()), ThreadsafeFunctionCallMode::NonBlocking);
+    });
+    REVOKE_LISTENER.with(|l| *l.borrow_mut() = Some(hook));
+}
+
+fn settings(opts: &NativeLockOptions) -> Settings {
+    Settings {
+        timeout: duration_or_forever(opts.timeout_ms),
+        stale_ms: if opts.stale_ms.is_finite() { opts.stale_ms as i64 } else { i64::MAX },
+        max_hold: duration_or_forever(opts.max_hold_ms),
+        on_revoke: REVOKE_LISTENER.with(|l| l.borrow().clone()),
+    }
+}
+
+/// A held session lock. Dropping it (`release()`, or garbage collection as a last resort) releases the
+/// lock: the sidecar is unlinked while the kernel lock is still held, then the descriptor is closed.
+#[napi]
+pub struct LockHandle {
+    held: Option<Held>,
+    id: u64,
+    lock_path: String,
+    session_file: String,
+}
+
+impl LockHandle {
+    fn new(held: Held) -> Self {
+        LockHandle {
+            id: held.id,
+            lock_path: held.target.lock_path.to_string_lossy().into_owned(),
+            session_file: held.target.session_file.to_string_lossy().into_owned(),
+            held: Some(held),
+        }
+    }
+}
+
+#[napi]
+impl LockHandle {
+    /// Process-unique id of this hold.
+    #[napi(getter)]
+    pub fn id(&self) -> f64 {
+        self.id as f64
+    }
+
+    /// The `.lock` sidecar this hold owns.
+    #[napi(getter)]
+    pub fn lock_path(&self) -> String {
+        self.lock_path.clone()
+    }
+
+    /// The transcript, resolved against the working directory.
+    #[napi(getter)]
+    pub fn session_file(&self) -> String {
+        self.session_file.clone()
+    }
+
+    /// Whether the lock is still held (not released, not revoked).
+    #[napi(getter)]
+    pub fn held(&self) -> bool {
+        self.held.as_ref().is_some_and(|h| h.is_held())
+    }
+
+    /// Why the hold was revoked, if it was.
+    #[napi(getter)]
+    pub fn lost_reason(&self) -> Option<String> {
+        self.held.as_ref().and_then(|h| h.lost_reason())
+    }
+
+    /// Releases the lock. Returns `false` when it was already released or revoked.
+    #[napi]
+    pub fn release(&mut self) -> bool {
+        self.held.take().is_some_and(|h| h.is_held())
+    }
+
+    /// Throws `SESSION_WRITE_LOCK_LOST` unless the lock is held and its sidecar is still ours.
+    #[napi]
+    pub fn assert_held(&self) -> Result<()> {
+        match &self.held {
+            Some(h) => h.assert_held().map_err(to_napi),
+            None => Err(to_napi(LockError::Lost {
+                lock_path: self.lock_path.clone().into(),
+                reason: "released".into(),
+            })),
+        }
+    }
+}
+
+static NEXT_TICKET: AtomicU32 = AtomicU32::new(1);
+
+fn pending() -> std::sync::MutexGuard<'static, HashMap<u32, (Option<Request>, Cancel)>> {
+    static PENDING: std::sync::OnceLock<Mutex<HashMap<u32, (Option<Request>, Cancel)>>> =
+        std::sync::OnceLock::new();
+    PENDING.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Computes the canonical lock path of a transcript without creating anything. Throws `ENOENT` when
+/// the session directory does not exist.
+#[napi]
+pub fn lock_path_for(session_file: String) -> Result<String> {
+    let target = sidecar::resolve(&session_file, false).map_err(to_napi)?;
+    Ok(target.lock_path.to_string_lossy().into_owned())
+}
+
+/// Takes the lock at once when nothing stands in the way; otherwise joins this process's FIFO queue for
+/// the session and returns a ticket for `waitLock`. Never waits.
+#[napi]
+pub fn request_lock(session_file: String, options: NativeLockOptions) -> Result<Either<LockHandle, u32>> {
+    let target = sidecar::resolve(&session_file, true).map_err(to_napi)?;
+    match acquire::request(target, settings(&options)).map_err(to_napi)? {
+        Attempt::Acquired(held) => Ok(Either::A(LockHandle::new(held))),
+        Attempt::Pending(req) => {
+            let ticket = NEXT_TICKET.fetch_add(1, Ordering::Relaxed);
+            pending().insert(ticket, (Some(req), Cancel::default()));
+            Ok(Either::B(ticket))
+        }
+    }
+}
+
+/// Waits for a ticket from `requestLock`, off the event loop and off the libuv threadpool.
+#[napi]
+pub async fn wait_lock(ticket: u32) -> Result<LockHandle> {
+    let (req, cancel) = {
+        let mut map = pending();
+        let entry = map.get_mut(&ticket);
+        match entry.and_then(|(req, cancel)| req.take().map(|r| (r, cancel.clone()))) {
+            Some(pair) => pair,
+            None => return Err(to_napi(LockError::invalid(format!("unknown lock ticket {ticket}")))),
+        }
+    };
+    let result = acquire::wait(req, cancel).await;
+    pending().remove(&ticket);
+    result.map(LockHandle::new).map_err(to_napi)
+}
+
+/// Aborts the wait of a ticket (`SESSION_WRITE_LOCK_ABORTED`).
+#[napi]
+pub fn cancel_lock(ticket: u32) {
+    if let Some((_, cancel)) = pending().get(&ticket) {
+        cancel.cancel();
+    }
+}
+
+/// Acquires on the calling thread, blocking it (and so the event loop) until the lock is granted.
+#[napi]
+pub fn acquire_lock_sync(session_file: String, options: NativeLockOptions) -> Result<LockHandle> {
+    let target = sidecar::resolve(&session_file, true).map_err(to_napi)?;
+    acquire::acquire_blocking(target, settings(&options)).map(LockHandle::new).map_err(to_napi)
+}
+
+/// Percentiles of a timing series, in milliseconds.
+#[napi(object)]
+pub struct TimingStats {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// Process-wide lock counters.
+#[napi(object)]
+pub struct NativeLockStats {
+    pub acquisitions: f64,
+    pub contended: f64,
+    pub timeouts: f64,
+    pub aborts: f64,
+    /// Sidecars of crashed holders of this protocol that were taken over.
+    pub recoveries: f64,
+    /// Stale legacy sidecars taken over under the legacy rules.
+    pub legacy_takeovers: f64,
+    pub revocations: f64,
+    pub repairs: f64,
+    pub releases: f64,
+    /// Sessions with a holder or waiters in this process right now.
+    pub active_sessions: f64,
+    pub wait_ms: TimingStats,
+    pub hold_ms: TimingStats,
+}
+
+fn timing(s: &stats::Samples) -> TimingStats {
+    let [p50, p90, p99, max] = s.percentiles();
+    TimingStats { p50, p90, p99, max }
+}
+
+#[napi]
+pub fn native_lock_stats() -> NativeLockStats {
+    let c = &stats::COUNTERS;
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
+    NativeLockStats {
+        acquisitions: n(&c.acquisitions),
+        contended: n(&c.contended),
+        timeouts: n(&c.timeouts),
+        aborts: n(&c.aborts),
+        recoveries: n(&c.recoveries),
+        legacy_takeovers: n(&c.legacy_takeovers),
+        revocations: n(&c.revocations),
+        repairs: n(&c.repairs),
+        releases: n(&c.releases),
+        active_sessions: registry::tracked_sessions() as f64,
+        wait_ms: timing(&stats::WAIT_TIMES),
+        hold_ms: timing(&stats::HOLD_TIMES),
+    }
+}

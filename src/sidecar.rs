@@ -1,0 +1,331 @@
+//! The `.lock` sidecar as a file: where it is, how it is opened safely, whether the path still names the
+//! file we hold, and bounded reads and writes of its payload.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, ErrorKind};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::LockError;
+use crate::payload::MAX_PAYLOAD_BYTES;
+
+/// Where the sidecar of a transcript lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockTarget {
+    /// The transcript, resolved against the working directory (`path.resolve`).
+    pub session_file: PathBuf,
+    /// `realpath(dirname(resolve(file))) + "/" + basename(file) + ".lock"`: the legacy path.
+    pub lock_path: PathBuf,
+}
+
+/// Checks a transcript path the way every entry point needs it checked, before anything touches the disk.
+pub fn validate_session_path(file: &str) -> Result<(), LockError> {
+    if file.is_empty() {
+        return Err(LockError::invalid("The \"sessionFile\" argument must be a non-empty string."));
+    }
+    if file.contains('\0') {
+        return Err(LockError::invalid("The \"sessionFile\" argument must not contain null bytes."));
+    }
+    if file.ends_with('/') {
+        return Err(LockError::invalid(format!(
+            "The \"sessionFile\" argument must name a file, not a directory. Received '{file}'"
+        )));
+    }
+    Ok(())
+}
+
+/// Resolves the lock path. With `create_dir`, a missing session directory is created first, as the legacy
+/// lock did; without it, a missing directory is an `ENOENT` error.
+pub fn resolve(file: &str, create_dir: bool) -> Result<LockTarget, LockError> {
+    validate_session_path(file)?;
+    let session_file = if Path::new(file).is_absolute() {
+        normalize(Path::new(file))
+    } else {
+        let cwd = std::env::current_dir().map_err(|e| LockError::io("getcwd", Path::new("."), e))?;
+        normalize(&cwd.join(file))
+    };
+    let (Some(dir), Some(name)) = (session_file.parent(), session_file.file_name()) else {
+        return Err(LockError::invalid(format!(
+            "The \"sessionFile\" argument must name a file. Received '{file}'"
+        )));
+    };
+    let real_dir = match fs::canonicalize(dir) {
+        Err(e) if create_dir && e.kind() == ErrorKind::NotFound => {
+            fs::create_dir_all(dir).map_err(|e| LockError::io("mkdir", dir, e))?;
+            fs::canonicalize(dir)
+        }
+        other => other,
+    }
+    .map_err(|e| LockError::io("realpath", dir, e))?;
+    let mut lock_name = name.to_os_string();
+    lock_name.push(".lock");
+    if lock_name.as_bytes().len() > 255 {
+        return Err(LockError::io(
+            "open",
+            &real_dir.join(&lock_name),
+            io::Error::from_raw_os_error(libc::ENAMETOOLONG),
+        ));
+    }
+    Ok(LockTarget { session_file, lock_path: real_dir.join(lock_name) })
+}
+
+/// Lexical `.`/`..` resolution, as Node's `path.resolve` does.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// An open sidecar and whether this open created it.
+#[derive(Debug)]
+pub struct Opened {
+    pub file: File,
+    pub created: bool,
+}
+
+/// Opens the sidecar read-write: `O_CREAT|O_EXCL` first, so we know whether we created it, else the
+/// existing file. Always `O_NOFOLLOW|O_CLOEXEC`, mode 0600. Anything but a regular file with one link is
+/// refused and left untouched.
+pub fn open(lock_path: &Path) -> Result<Opened, LockError> {
+    loop {
+        let mut create = OpenOptions::new();
+        create.read(true).write(true).create_new(true).mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        match create.open(lock_path) {
+            Ok(file) => return Ok(Opened { file, created: true }),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(LockError::io("open", lock_path, e)),
+        }
+        let mut existing = OpenOptions::new();
+        // O_NONBLOCK: opening a FIFO must not hang; it has no effect on a regular file.
+        existing.read(true).write(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        match existing.open(lock_path) {
+            Ok(file) => {
+                check_regular(&file, lock_path)?;
+                return Ok(Opened { file, created: false });
+            }
+            // Released between our two opens: try to create it again.
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(refusal(lock_path, e)),
+        }
+    }
+}
+
+/// Opens an existing sidecar read-only for inspection, never following a symlink.
+pub fn open_for_inspection(lock_path: &Path) -> Result<File, LockError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(lock_path)
+        .map_err(|e| refusal(lock_path, e))?;
+    check_regular(&file, lock_path)?;
+    Ok(file)
+}
+
+fn refusal(lock_path: &Path, e: io::Error) -> LockError {
+    match e.raw_os_error() {
+        Some(libc::ELOOP) => LockError::UnsafeLockPath { path: lock_path.into(), what: "a symbolic link" },
+        Some(libc::EISDIR) => LockError::UnsafeLockPath { path: lock_path.into(), what: "a directory" },
+        _ => LockError::io("open", lock_path, e),
+    }
+}
+
+fn check_regular(file: &File, lock_path: &Path) -> Result<(), LockError> {
+    let meta = file.metadata().map_err(|e| LockError::io("fstat", lock_path, e))?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        let what = if ft.is_dir() { "a directory" } else { "not a regular file (FIFO, socket or device)" };
+        return Err(LockError::UnsafeLockPath { path: lock_path.into(), what });
+    }
+    if meta.nlink() > 1 {
+        // A hard link planted at the lock path would make us truncate some other file.
+        return Err(LockError::UnsafeLockPath { path: lock_path.into(), what: "a file with several hard links" });
+    }
+    Ok(())
+}
+
+/// A file's identity: device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+/// What one `fstat` of an open sidecar tells the protocol.
+#[derive(Debug, Clone, Copy)]
+pub struct Stat {
+    pub id: FileId,
+    pub size: u64,
+    pub mtime_ms: i64,
+}
+
+pub fn stat(file: &File) -> io::Result<Stat> {
+    let m = file.metadata()?;
+    Ok(Stat {
+        id: FileId { dev: m.dev(), ino: m.ino() },
+        size: m.len(),
+        mtime_ms: m.mtime() * 1000 + m.mtime_nsec() / 1_000_000,
+    })
+}
+
+/// Does `path` still name the file with this identity? (lstat, by device and inode.)
+pub fn names(path: &Path, id: FileId) -> io::Result<bool> {
+    match fs::symlink_metadata(path) {
+        Ok(named) => Ok(named.dev() == id.dev && named.ino() == id.ino),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Does `path` still name the file `file` has open? (fstat against lstat.)
+pub fn still_named_by(file: &File, path: &Path) -> io::Result<bool> {
+    names(path, stat(file)?.id)
+}
+
+/// Reads at most [`MAX_PAYLOAD_BYTES`] + 1 bytes from the start, so an oversized file is detectable
+/// without being slurped.
+pub fn read_payload(file: &File) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0; MAX_PAYLOAD_BYTES + 1];
+    let mut len = 0;
+    while len < buf.len() {
+        match file.read_at(&mut buf[len..], len as u64) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    Ok(buf)
+}
+
+/// Replaces the payload in place: write first, then cut the length (when the old one was longer), so
+/// that a concurrent legacy reader seldom sees an empty file.
+pub fn write_payload(file: &File, payload: &[u8], old_len: u64) -> io::Result<()> {
+    file.write_all_at(payload, 0)?;
+    if old_len > payload.len() as u64 {
+        file.set_len(payload.len() as u64)?;
+    }
+    Ok(())
+}
+
+/// Unlinks `path` only if it still names the file with identity `id`. Returns whether it did.
+pub fn unlink_if_named(path: &Path, id: FileId) -> io::Result<bool> {
+    if !names(path, id)? {
+        return Ok(false);
+    }
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn tempdir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("swl-sidecar-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        fs::canonicalize(dir).unwrap()
+    }
+
+    #[test]
+    fn resolves_the_legacy_path_through_a_symlinked_directory() {
+        let dir = tempdir("resolve");
+        fs::create_dir(dir.join("real")).unwrap();
+        std::os::unix::fs::symlink(dir.join("real"), dir.join("link")).unwrap();
+        let file = format!("{}/link/./x/../s.jsonl", dir.display());
+        // `x` does not exist, but `..` is lexical as in path.resolve, so only link/ must exist.
+        let t = resolve(&file, false).unwrap();
+        assert_eq!(t.lock_path, dir.join("real/s.jsonl.lock"));
+        assert_eq!(t.session_file, dir.join("link/s.jsonl"));
+    }
+
+    #[test]
+    fn creates_a_missing_session_directory_only_when_asked() {
+        let dir = tempdir("mkdir");
+        let file = format!("{}/a/b/s.jsonl", dir.display());
+        assert!(matches!(resolve(&file, false), Err(LockError::Io { .. })));
+        let t = resolve(&file, true).unwrap();
+        assert!(dir.join("a/b").is_dir());
+        assert_eq!(t.lock_path, dir.join("a/b/s.jsonl.lock"));
+    }
+
+    #[test]
+    fn rejects_bad_paths_before_touching_the_disk() {
+        for bad in ["", "a\0b", "dir/"] {
+            assert!(matches!(resolve(bad, true), Err(LockError::InvalidArgument { .. })), "{bad:?}");
+        }
+        let long = format!("{}/{}", std::env::temp_dir().display(), "x".repeat(300));
+        assert_eq!(resolve(&long, false).unwrap_err().code(), "ENAMETOOLONG");
+    }
+
+    #[test]
+    fn open_creates_with_mode_0600_then_reopens() {
+        let dir = tempdir("open");
+        let lock = dir.join("s.jsonl.lock");
+        let first = open(&lock).unwrap();
+        assert!(first.created);
+        assert_eq!(first.file.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+        let second = open(&lock).unwrap();
+        assert!(!second.created);
+        assert!(still_named_by(&second.file, &lock).unwrap());
+    }
+
+    #[test]
+    fn refuses_symlinks_directories_fifos_and_hard_links_untouched() {
+        let dir = tempdir("refuse");
+        let target = dir.join("victim");
+        fs::write(&target, "precious").unwrap();
+        std::os::unix::fs::symlink(&target, dir.join("sym.lock")).unwrap();
+        fs::create_dir(dir.join("dir.lock")).unwrap();
+        let fifo = dir.join("fifo.lock");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        fs::hard_link(&target, dir.join("hard.lock")).unwrap();
+        for name in ["sym.lock", "dir.lock", "fifo.lock", "hard.lock"] {
+            let err = open(&dir.join(name)).unwrap_err();
+            assert_eq!(err.code(), "SESSION_WRITE_LOCK_UNSAFE_PATH", "{name}");
+        }
+        assert_eq!(fs::read_to_string(&target).unwrap(), "precious");
+    }
+
+    #[test]
+    fn identity_follows_unlink_and_replacement() {
+        let dir = tempdir("identity");
+        let lock = dir.join("s.jsonl.lock");
+        let held = open(&lock).unwrap().file;
+        assert!(still_named_by(&held, &lock).unwrap());
+        fs::remove_file(&lock).unwrap();
+        assert!(!still_named_by(&held, &lock).unwrap());
+        fs::write(&lock, "other").unwrap();
+        assert!(!still_named_by(&held, &lock).unwrap());
+        assert!(!unlink_if_named(&lock, stat(&held).unwrap().id).unwrap());
+        assert_eq!(fs::read_to_string(&lock).unwrap(), "other");
+    }
+
+    #[test]
+    fn payload_io_is_bounded_and_in_place() {
+        let dir = tempdir("payload");
+        let lock = dir.join("s.jsonl.lock");
+        let f = open(&lock).unwrap().file;
+        write_payload(&f, b"a longer first payload", 0).unwrap();
+        write_payload(&f, b"short", 22).unwrap();
+        assert_eq!(read_payload(&f).unwrap(), b"short");
+        f.set_len(10 * 1024 * 1024).unwrap();
+        assert_eq!(read_payload(&f).unwrap().len(), MAX_PAYLOAD_BYTES + 1);
+    }
+}
