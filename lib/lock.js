@@ -26,6 +26,13 @@ native.setRevokeListener((id, reason) => {
   else process.emitWarning(error.message, { code: 'SESSION_WRITE_LOCK_REVOKED' })
 })
 
+// A process that exits while holding (process.exit, an uncaught exception) removes its sidecars on the way
+// out. Nothing depends on it: the kernel drops the lock anyway, and a leftover sidecar is recovered at
+// once by the next acquirer. It only keeps the session directory tidy.
+process.on('exit', () => {
+  for (const lock of [...live.values()]) lock[kRelease]()
+})
+
 /** A held session lock, as the callback of `withSessionWriteLock` sees it. */
 class SessionWriteLock {
   constructor(handle, onRevoked) {

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, watch};
 
+use crate::clock;
 use crate::error::{LockError, Owner};
 use crate::hold::{self, Held, RevokeHook};
 use crate::kernel_lock::{self, Claim, KernelWait};
@@ -21,7 +22,6 @@ use crate::registry::{self, Entry, Turn};
 use crate::sidecar::{self, LockTarget};
 use crate::staleness::{self, Context, Verdict};
 use crate::stats::{self, COUNTERS, WAIT_TIMES};
-use crate::clock;
 
 /// What one acquisition is allowed to do.
 #[derive(Clone)]
@@ -101,12 +101,22 @@ pub fn request(target: LockTarget, settings: Settings) -> Result<Attempt, LockEr
         },
     };
     stats::bump(&COUNTERS.contended);
-    Ok(Attempt::Pending(Request { target, settings, started, stage }))
+    Ok(Attempt::Pending(Request {
+        target,
+        settings,
+        started,
+        stage,
+    }))
 }
 
 /// Waits for a pending acquisition, without blocking any thread but the session's `flock` waiter.
 pub async fn wait(req: Request, cancel: Cancel) -> Result<Held, LockError> {
-    let Request { target, settings, started, stage } = req;
+    let Request {
+        target,
+        settings,
+        started,
+        stage,
+    } = req;
     let deadline = settings.timeout.and_then(|t| started.checked_add(t));
     let interrupted = |why: Interrupt| fail(&target, &settings, started, why);
     let (mut turn, mut blocked) = match stage {
@@ -130,12 +140,16 @@ pub async fn wait(req: Request, cancel: Cancel) -> Result<Held, LockError> {
             Blocked::Kernel { file, created } => {
                 match wait_kernel(&turn, file, created, deadline, &cancel).await {
                     Ok(None) => None,
-                    Ok(Some(result)) => Some(result.map_err(|e| LockError::io("flock", &target.lock_path, e))?),
+                    Ok(Some(result)) => {
+                        Some(result.map_err(|e| LockError::io("flock", &target.lock_path, e))?)
+                    }
                     Err(why) => return Err(interrupted(why)),
                 }
             }
             Blocked::Legacy => {
-                if let Err(why) = bounded(tokio::time::sleep(backoff(attempt)), deadline, &cancel).await {
+                if let Err(why) =
+                    bounded(tokio::time::sleep(backoff(attempt)), deadline, &cancel).await
+                {
                     return Err(interrupted(why));
                 }
                 attempt += 1;
@@ -156,7 +170,11 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(base / 2 + jitter)
 }
 
-async fn bounded<F: Future>(fut: F, deadline: Option<Instant>, cancel: &Cancel) -> Result<F::Output, Interrupt> {
+async fn bounded<F: Future>(
+    fut: F,
+    deadline: Option<Instant>,
+    cancel: &Cancel,
+) -> Result<F::Output, Interrupt> {
     let sleep = async {
         match deadline {
             Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -188,7 +206,9 @@ async fn wait_kernel(
             }
             Some((Claim::Gone, _)) | None => {
                 // Our descriptor went to a wait that is over: start again from a fresh open.
-                let Some((file, created)) = spare.take() else { return Ok(None) };
+                let Some((file, created)) = spare.take() else {
+                    return Ok(None);
+                };
                 match KernelWait::start(file, created) {
                     Ok(w) => {
                         turn.set_kernel_wait(Some(Arc::clone(&w)));
@@ -220,9 +240,16 @@ fn claim(
             Some(pair) => pair,
             None => {
                 let opened = sidecar::open(path)?;
-                let got = kernel_lock::try_lock(&opened.file).map_err(|e| LockError::io("flock", path, e));
+                let got = kernel_lock::try_lock(&opened.file)
+                    .map_err(|e| LockError::io("flock", path, e));
                 if !got.inspect_err(|_| discard_if_created(&opened.file, opened.created, path))? {
-                    return Ok(Step::Blocked(turn, Blocked::Kernel { file: opened.file, created: opened.created }));
+                    return Ok(Step::Blocked(
+                        turn,
+                        Blocked::Kernel {
+                            file: opened.file,
+                            created: opened.created,
+                        },
+                    ));
                 }
                 (opened.file, opened.created)
             }
@@ -246,20 +273,39 @@ fn claim(
         stats::bump(&COUNTERS.acquisitions);
         WAIT_TIMES.record(started.elapsed());
         let s = settings;
-        let held = Held::new(target.clone(), file, st.id, turn, s.stale_ms, s.max_hold, s.on_revoke.clone());
+        let held = Held::new(
+            target.clone(),
+            file,
+            st.id,
+            turn,
+            s.stale_ms,
+            s.max_hold,
+            s.on_revoke.clone(),
+        );
         return Ok(Step::Claimed(held));
     }
 }
 
 /// Step 4: reads the sidecar (unless it is empty) and decides.
-fn judge(file: &File, st: &sidecar::Stat, created: bool, stale_ms: i64, path: &Path) -> Result<Verdict, LockError> {
+fn judge(
+    file: &File,
+    st: &sidecar::Stat,
+    created: bool,
+    stale_ms: i64,
+    path: &Path,
+) -> Result<Verdict, LockError> {
     let payload = if st.size == 0 {
         Payload::Empty
     } else {
         Payload::parse(&sidecar::read_payload(file).map_err(|e| LockError::io("read", path, e))?)
     };
     let self_pid = i64::from(process::self_identity().0);
-    let ctx = Context { now_ms: clock::now_ms(), mtime_ms: st.mtime_ms, stale_ms, self_pid };
+    let ctx = Context {
+        now_ms: clock::now_ms(),
+        mtime_ms: st.mtime_ms,
+        stale_ms,
+        self_pid,
+    };
     Ok(staleness::decide(&payload, created, &ctx, &Os))
 }
 
@@ -279,7 +325,11 @@ pub fn current_owner(path: &Path) -> Owner {
         .and_then(|f| sidecar::read_payload(&f).ok())
         .map(|b| Payload::parse(&b));
     let Some(payload) = payload else {
-        return Owner { pid: None, alive: None, kind: "unknown" };
+        return Owner {
+            pid: None,
+            alive: None,
+            kind: "unknown",
+        };
     };
     let pid = payload.pid();
     let kind = match &payload {
@@ -288,7 +338,11 @@ pub fn current_owner(path: &Path) -> Owner {
         Payload::Parsed(_) => "legacy",
         _ => "unknown",
     };
-    Owner { pid, alive: pid.map(process::pid_alive), kind }
+    Owner {
+        pid,
+        alive: pid.map(process::pid_alive),
+        kind,
+    }
 }
 
 fn fail(target: &LockTarget, settings: &Settings, started: Instant, why: Interrupt) -> LockError {
@@ -297,12 +351,20 @@ fn fail(target: &LockTarget, settings: &Settings, started: Instant, why: Interru
     match why {
         Interrupt::Aborted => {
             stats::bump(&COUNTERS.aborts);
-            LockError::Aborted { lock_path, waited_ms }
+            LockError::Aborted {
+                lock_path,
+                waited_ms,
+            }
         }
         Interrupt::Timeout => {
             stats::bump(&COUNTERS.timeouts);
             let timeout_ms = settings.timeout.map_or(u64::MAX, |t| t.as_millis() as u64);
-            LockError::Timeout { owner: current_owner(&lock_path), lock_path, timeout_ms, waited_ms }
+            LockError::Timeout {
+                owner: current_owner(&lock_path),
+                lock_path,
+                timeout_ms,
+                waited_ms,
+            }
         }
     }
 }
@@ -365,9 +427,16 @@ mod tests {
     fn a_crashed_holders_payload_is_recovered_at_once() {
         let t = target("crashed");
         fs::write(&t.lock_path, hold_payload_of_dead_kernel_holder()).unwrap();
-        let before = COUNTERS.recoveries.load(std::sync::atomic::Ordering::Relaxed);
+        let before = COUNTERS
+            .recoveries
+            .load(std::sync::atomic::Ordering::Relaxed);
         drop(must_acquire(&t));
-        assert!(COUNTERS.recoveries.load(std::sync::atomic::Ordering::Relaxed) > before);
+        assert!(
+            COUNTERS
+                .recoveries
+                .load(std::sync::atomic::Ordering::Relaxed)
+                > before
+        );
     }
 
     fn hold_payload_of_dead_kernel_holder() -> String {
@@ -389,23 +458,42 @@ mod tests {
         let Attempt::Pending(req) = request(t.clone(), settings(60)).unwrap() else {
             panic!("a live legacy holder must block")
         };
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let err = rt.block_on(wait(req, Cancel::default())).err().unwrap();
-        let LockError::Timeout { owner, waited_ms, .. } = err else { panic!("expected a timeout") };
+        let LockError::Timeout {
+            owner, waited_ms, ..
+        } = err
+        else {
+            panic!("expected a timeout")
+        };
         assert_eq!(owner.pid, Some(i64::from(me)));
         assert!(waited_ms >= 60);
-        assert!(t.lock_path.exists(), "the legacy holder's file is left alone");
+        assert!(
+            t.lock_path.exists(),
+            "the legacy holder's file is left alone"
+        );
     }
 
     #[test]
     fn a_queued_caller_can_be_cancelled() {
         let t = target("cancel");
         let held = must_acquire(&t);
-        let Attempt::Pending(req) = request(t.clone(), settings(60_000)).unwrap() else { panic!() };
+        let Attempt::Pending(req) = request(t.clone(), settings(60_000)).unwrap() else {
+            panic!()
+        };
         let cancel = Cancel::default();
         cancel.cancel();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        assert!(matches!(rt.block_on(wait(req, cancel)), Err(LockError::Aborted { .. })));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        assert!(matches!(
+            rt.block_on(wait(req, cancel)),
+            Err(LockError::Aborted { .. })
+        ));
         drop(held);
         drop(must_acquire(&t));
         let _: PathBuf = t.lock_path;

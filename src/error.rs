@@ -21,7 +21,12 @@ pub struct Owner {
 pub enum LockError {
     /// The wait exceeded its timeout. The message keeps the legacy prefix that gateway code matches on.
     #[error("session file locked (timeout {timeout_ms}ms): pid={} {}", owner_pid(.owner), .lock_path.display())]
-    Timeout { lock_path: PathBuf, timeout_ms: u64, waited_ms: u64, owner: Owner },
+    Timeout {
+        lock_path: PathBuf,
+        timeout_ms: u64,
+        waited_ms: u64,
+        owner: Owner,
+    },
 
     #[error("session write lock wait aborted: {}", .lock_path.display())]
     Aborted { lock_path: PathBuf, waited_ms: u64 },
@@ -37,20 +42,32 @@ pub enum LockError {
     InvalidArgument { message: String },
 
     #[error("{syscall} failed for {}: {source}", .path.display())]
-    Io { syscall: &'static str, path: PathBuf, source: io::Error },
+    Io {
+        syscall: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
 }
 
 fn owner_pid(owner: &Owner) -> String {
-    owner.pid.map_or_else(|| "unknown".to_string(), |p| p.to_string())
+    owner
+        .pid
+        .map_or_else(|| "unknown".to_string(), |p| p.to_string())
 }
 
 impl LockError {
     pub fn io(syscall: &'static str, path: &Path, source: io::Error) -> Self {
-        LockError::Io { syscall, path: path.to_path_buf(), source }
+        LockError::Io {
+            syscall,
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
-        LockError::InvalidArgument { message: message.into() }
+        LockError::InvalidArgument {
+            message: message.into(),
+        }
     }
 
     /// The stable `code` string the JavaScript error carries.
@@ -69,7 +86,12 @@ impl LockError {
     pub fn descriptor(&self) -> Value {
         let mut d = json!({ "code": self.code(), "message": self.to_string() });
         let extra = match self {
-            LockError::Timeout { lock_path, timeout_ms, waited_ms, owner } => json!({
+            LockError::Timeout {
+                lock_path,
+                timeout_ms,
+                waited_ms,
+                owner,
+            } => json!({
                 "kind": "timeout",
                 "reason": "session_busy",
                 "lockPath": lock_path,
@@ -77,7 +99,10 @@ impl LockError {
                 "waitedMs": waited_ms,
                 "owner": { "pid": owner.pid, "alive": owner.alive, "kind": owner.kind },
             }),
-            LockError::Aborted { lock_path, waited_ms } => {
+            LockError::Aborted {
+                lock_path,
+                waited_ms,
+            } => {
                 json!({ "kind": "aborted", "lockPath": lock_path, "waitedMs": waited_ms })
             }
             LockError::Lost { lock_path, reason } => {
@@ -85,7 +110,11 @@ impl LockError {
             }
             LockError::UnsafeLockPath { path, .. } => json!({ "kind": "unsafe", "path": path }),
             LockError::InvalidArgument { .. } => json!({ "kind": "type" }),
-            LockError::Io { syscall, path, source } => json!({
+            LockError::Io {
+                syscall,
+                path,
+                source,
+            } => json!({
                 "kind": "io",
                 "syscall": syscall,
                 "path": path,
@@ -152,9 +181,16 @@ mod tests {
             lock_path: PathBuf::from("/s/a.jsonl.lock"),
             timeout_ms: 10_000,
             waited_ms: 10_003,
-            owner: Owner { pid: Some(42), alive: Some(true), kind: "kernel" },
+            owner: Owner {
+                pid: Some(42),
+                alive: Some(true),
+                kind: "kernel",
+            },
         };
-        assert_eq!(err.to_string(), "session file locked (timeout 10000ms): pid=42 /s/a.jsonl.lock");
+        assert_eq!(
+            err.to_string(),
+            "session file locked (timeout 10000ms): pid=42 /s/a.jsonl.lock"
+        );
         let d = err.descriptor();
         assert_eq!(d["code"], "SESSION_WRITE_LOCK_TIMEOUT");
         assert_eq!(d["reason"], "session_busy");
@@ -182,7 +218,11 @@ mod tests {
             lock_path: PathBuf::from("/l"),
             timeout_ms: 5,
             waited_ms: 5,
-            owner: Owner { pid: None, alive: None, kind: "unknown" },
+            owner: Owner {
+                pid: None,
+                alive: None,
+                kind: "unknown",
+            },
         };
         assert!(err.to_string().contains("pid=unknown"));
     }

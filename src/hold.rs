@@ -82,7 +82,15 @@ impl Held {
             max_hold,
             refresh_every: refresh_interval(stale_ms),
             on_revoke,
-            inner: Mutex::new(Inner { live: Some(Live { file, id, _turn: turn }), lost: None, last_refresh: now }),
+            inner: Mutex::new(Inner {
+                live: Some(Live {
+                    file,
+                    id,
+                    _turn: turn,
+                }),
+                lost: None,
+                last_refresh: now,
+            }),
         });
         monitor::watch(&hold);
         Held(hold)
@@ -98,7 +106,11 @@ impl Held {
 /// current length is `old_len`.
 pub fn write_our_payload(file: &File, old_len: u64) -> std::io::Result<()> {
     let (pid, starttime) = process::self_identity();
-    sidecar::write_payload(file, payload::render(pid, clock::now_ms(), starttime).as_bytes(), old_len)
+    sidecar::write_payload(
+        file,
+        payload::render(pid, clock::now_ms(), starttime).as_bytes(),
+        old_len,
+    )
 }
 
 impl Hold {
@@ -126,11 +138,14 @@ impl Hold {
     /// made under the lock goes through here, so none goes through a hold that was taken over.
     pub fn with_file<R>(&self, f: impl FnOnce(&File) -> R) -> Result<R, LockError> {
         let mut inner = self.inner();
-        let Some(live) = &inner.live else { return Err(self.lost_error(&inner)) };
+        let Some(live) = &inner.live else {
+            return Err(self.lost_error(&inner));
+        };
         match sidecar::names(&self.target.lock_path, live.id) {
             Ok(true) => Ok(f(&live.file)),
             Ok(false) => {
-                let hook = self.revoke_locked(&mut inner, "sidecar replaced by another process", false);
+                let hook =
+                    self.revoke_locked(&mut inner, "sidecar replaced by another process", false);
                 let err = self.lost_error(&inner);
                 drop(inner);
                 self.notify(hook);
@@ -166,7 +181,12 @@ impl Hold {
         self.notify(hook);
     }
 
-    fn revoke_locked(&self, inner: &mut Inner, reason: &str, unlink: bool) -> Option<(RevokeHook, String)> {
+    fn revoke_locked(
+        &self,
+        inner: &mut Inner,
+        reason: &str,
+        unlink: bool,
+    ) -> Option<(RevokeHook, String)> {
         let live = inner.live.take()?;
         if unlink {
             let _ = sidecar::unlink_if_named(&self.target.lock_path, live.id);
@@ -193,7 +213,8 @@ impl Hold {
             }
         }
         let refresh_due = now.duration_since(self.inner().last_refresh) >= self.refresh_every;
-        let refreshed = self.with_file(|file| refresh_due.then(|| write_our_payload(file, u64::MAX)));
+        let refreshed =
+            self.with_file(|file| refresh_due.then(|| write_our_payload(file, u64::MAX)));
         if let Ok(Some(_)) = refreshed {
             self.inner().last_refresh = now;
         }

@@ -44,7 +44,9 @@ pub fn is_held(file: &File) -> io::Result<bool> {
 }
 
 enum State {
-    Waiting { wanted: bool },
+    Waiting {
+        wanted: bool,
+    },
     Granted(io::Result<File>),
     /// Granted while nobody wanted it, and dropped; or handed to its claimant.
     Finished,
@@ -132,7 +134,15 @@ mod tests {
 
     fn pair(tag: &str) -> (File, File) {
         let path = std::env::temp_dir().join(format!("swl-kl-{tag}-{}", std::process::id()));
-        let open = || OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).unwrap();
+        let open = || {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .unwrap()
+        };
         (open(), open())
     }
 
@@ -155,7 +165,10 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         assert!(matches!(wait.claim(), Claim::Pending));
         drop(a);
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(wait.granted());
         assert!(matches!(wait.claim(), Claim::Ready(Ok(_))));
         assert!(matches!(wait.claim(), Claim::Gone));
@@ -172,9 +185,15 @@ mod tests {
         let wait = KernelWait::start(b, false).unwrap();
         wait.unclaim();
         drop(a);
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(wait.granted());
         assert!(matches!(wait.claim(), Claim::Gone));
-        assert!(!is_held(&probe).unwrap(), "the abandoned waiter must not keep the lock");
+        assert!(
+            !is_held(&probe).unwrap(),
+            "the abandoned waiter must not keep the lock"
+        );
     }
 }

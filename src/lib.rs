@@ -33,7 +33,10 @@ use hold::{Held, RevokeHook};
 const DESCRIPTOR_MARK: &str = "\u{1}swl:";
 
 fn to_napi(err: LockError) -> napi::Error {
-    napi::Error::new(Status::GenericFailure, format!("{DESCRIPTOR_MARK}{}", err.descriptor()))
+    napi::Error::new(
+        Status::GenericFailure,
+        format!("{DESCRIPTOR_MARK}{}", err.descriptor()),
+    )
 }
 
 /// Limits of one acquisition, already validated and resolved by `index.js`.
@@ -64,7 +67,10 @@ thread_local! {
 pub fn set_revoke_listener(listener: RevokeListener) {
     let listener = Arc::new(listener);
     let hook: RevokeHook = Arc::new(move |id, reason: &str| {
-        listener.call((id as f64, reason.to_string()), ThreadsafeFunctionCallMode::NonBlocking);
+        listener.call(
+            (id as f64, reason.to_string()),
+            ThreadsafeFunctionCallMode::NonBlocking,
+        );
     });
     REVOKE_LISTENER.with(|l| *l.borrow_mut() = Some(hook));
 }
@@ -72,7 +78,11 @@ pub fn set_revoke_listener(listener: RevokeListener) {
 fn settings(opts: &NativeLockOptions) -> Settings {
     Settings {
         timeout: duration_or_forever(opts.timeout_ms),
-        stale_ms: if opts.stale_ms.is_finite() { opts.stale_ms as i64 } else { i64::MAX },
+        stale_ms: if opts.stale_ms.is_finite() {
+            opts.stale_ms as i64
+        } else {
+            i64::MAX
+        },
         max_hold: duration_or_forever(opts.max_hold_ms),
         on_revoke: REVOKE_LISTENER.with(|l| l.borrow().clone()),
     }
@@ -152,10 +162,15 @@ impl LockHandle {
 
 static NEXT_TICKET: AtomicU32 = AtomicU32::new(1);
 
-fn pending() -> std::sync::MutexGuard<'static, HashMap<u32, (Option<Request>, Cancel)>> {
-    static PENDING: std::sync::OnceLock<Mutex<HashMap<u32, (Option<Request>, Cancel)>>> =
-        std::sync::OnceLock::new();
-    PENDING.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner())
+/// Acquisitions waiting in `waitLock`, by ticket, each with the token that aborts it.
+type PendingMap = HashMap<u32, (Option<Request>, Cancel)>;
+
+fn pending() -> std::sync::MutexGuard<'static, PendingMap> {
+    static PENDING: std::sync::OnceLock<Mutex<PendingMap>> = std::sync::OnceLock::new();
+    PENDING
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
 }
 
 /// Computes the canonical lock path of a transcript without creating anything. Throws `ENOENT` when
@@ -169,7 +184,10 @@ pub fn lock_path_for(session_file: String) -> Result<String> {
 /// Takes the lock at once when nothing stands in the way; otherwise joins this process's FIFO queue for
 /// the session and returns a ticket for `waitLock`. Never waits.
 #[napi]
-pub fn request_lock(session_file: String, options: NativeLockOptions) -> Result<Either<LockHandle, u32>> {
+pub fn request_lock(
+    session_file: String,
+    options: NativeLockOptions,
+) -> Result<Either<LockHandle, u32>> {
     let target = sidecar::resolve(&session_file, true).map_err(to_napi)?;
     match acquire::request(target, settings(&options)).map_err(to_napi)? {
         Attempt::Acquired(held) => Ok(Either::A(LockHandle::new(held))),
@@ -189,7 +207,11 @@ pub async fn wait_lock(ticket: u32) -> Result<LockHandle> {
         let entry = map.get_mut(&ticket);
         match entry.and_then(|(req, cancel)| req.take().map(|r| (r, cancel.clone()))) {
             Some(pair) => pair,
-            None => return Err(to_napi(LockError::invalid(format!("unknown lock ticket {ticket}")))),
+            None => {
+                return Err(to_napi(LockError::invalid(format!(
+                    "unknown lock ticket {ticket}"
+                ))))
+            }
         }
     };
     let result = acquire::wait(req, cancel).await;
@@ -209,7 +231,9 @@ pub fn cancel_lock(ticket: u32) {
 #[napi]
 pub fn acquire_lock_sync(session_file: String, options: NativeLockOptions) -> Result<LockHandle> {
     let target = sidecar::resolve(&session_file, true).map_err(to_napi)?;
-    acquire::acquire_blocking(target, settings(&options)).map(LockHandle::new).map_err(to_napi)
+    acquire::acquire_blocking(target, settings(&options))
+        .map(LockHandle::new)
+        .map_err(to_napi)
 }
 
 /// Percentiles of a timing series, in milliseconds.

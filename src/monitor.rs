@@ -19,8 +19,14 @@ fn monitor() -> &'static Monitor {
     static MONITOR: OnceLock<Monitor> = OnceLock::new();
     MONITOR.get_or_init(|| {
         // If the thread cannot start, holds simply go unmonitored; the lock itself still works.
-        let _ = std::thread::Builder::new().name("swl-monitor".into()).stack_size(128 * 1024).spawn(run);
-        Monitor { holds: Mutex::new(Vec::new()), wake: Condvar::new() }
+        let _ = std::thread::Builder::new()
+            .name("swl-monitor".into())
+            .stack_size(128 * 1024)
+            .spawn(run);
+        Monitor {
+            holds: Mutex::new(Vec::new()),
+            wake: Condvar::new(),
+        }
     })
 }
 
@@ -43,7 +49,10 @@ fn run() {
             holds = if holds.is_empty() {
                 m.wake.wait(holds).unwrap_or_else(|p| p.into_inner())
             } else {
-                m.wake.wait_timeout(holds, TICK).unwrap_or_else(|p| p.into_inner()).0
+                m.wake
+                    .wait_timeout(holds, TICK)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
             };
             holds.iter().filter_map(Weak::upgrade).collect()
         };

@@ -47,11 +47,20 @@ impl Payload {
             return Payload::Malformed;
         };
         let pid = map.get("pid").and_then(json_positive_int);
-        let created_at = map.get("createdAt").and_then(|v| v.as_str()).map(str::to_owned);
+        let created_at = map
+            .get("createdAt")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
         let created_at_ms = created_at.as_deref().and_then(parse_iso_ms);
         let starttime = map.get("starttime").and_then(|v| v.as_u64());
         let kernel = map.get(KERNEL_MARKER).and_then(|v| v.as_bool()) == Some(true);
-        Payload::Parsed(Fields { pid, created_at_ms, created_at, starttime, kernel })
+        Payload::Parsed(Fields {
+            pid,
+            created_at_ms,
+            created_at,
+            starttime,
+            kernel,
+        })
     }
 
     pub fn fields(&self) -> Option<&Fields> {
@@ -88,7 +97,10 @@ fn json_positive_int(v: &Value) -> Option<i64> {
 
 /// Our payload: 2-space pretty JSON with no trailing newline, as the legacy writer produces.
 pub fn render(pid: u32, created_at_ms: i64, starttime: Option<u64>) -> String {
-    let mut out = format!("{{\n  \"pid\": {pid},\n  \"createdAt\": \"{}\"", format_iso_ms(created_at_ms));
+    let mut out = format!(
+        "{{\n  \"pid\": {pid},\n  \"createdAt\": \"{}\"",
+        format_iso_ms(created_at_ms)
+    );
     if let Some(st) = starttime {
         out.push_str(&format!(",\n  \"starttime\": {st}"));
     }
@@ -116,7 +128,9 @@ pub fn parse_iso_ms(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let num = |from: usize, len: usize| -> Option<i64> {
         let part = b.get(from..from + len)?;
-        part.iter().all(u8::is_ascii_digit).then(|| std::str::from_utf8(part).ok()?.parse().ok())?
+        part.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| std::str::from_utf8(part).ok()?.parse().ok())?
     };
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
@@ -162,7 +176,11 @@ pub fn parse_iso_ms(s: &str) -> Option<i64> {
         [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
             let (oh, om) = (num(i + 1, 2)?, num(i + 4, 2)?);
             let offset = (oh * 60 + om) * 60_000;
-            Some(if *sign == b'+' { ms - offset } else { ms + offset })
+            Some(if *sign == b'+' {
+                ms - offset
+            } else {
+                ms + offset
+            })
         }
         // Without a zone, Date.parse reads a date-time as local time; we read it as UTC, which only
         // matters for the age of a lock that no writer of this protocol produces.
@@ -199,7 +217,15 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 #[cfg(test)]
@@ -233,8 +259,17 @@ mod tests {
         assert_eq!(Payload::parse(b""), Payload::Empty);
         assert_eq!(Payload::parse(b"{"), Payload::Malformed);
         assert_eq!(Payload::parse(b"[1]"), Payload::Malformed);
-        assert_eq!(Payload::parse(&vec![b' '; MAX_PAYLOAD_BYTES + 1]), Payload::Malformed);
-        for bad in [r#"{"pid":0}"#, r#"{"pid":-3}"#, r#"{"pid":"12"}"#, r#"{"pid":1.5}"#, "{}"] {
+        assert_eq!(
+            Payload::parse(&vec![b' '; MAX_PAYLOAD_BYTES + 1]),
+            Payload::Malformed
+        );
+        for bad in [
+            r#"{"pid":0}"#,
+            r#"{"pid":-3}"#,
+            r#"{"pid":"12"}"#,
+            r#"{"pid":1.5}"#,
+            "{}",
+        ] {
             assert_eq!(Payload::parse(bad.as_bytes()).pid(), None, "{bad}");
         }
         assert_eq!(Payload::parse(br#"{"pid":12.0}"#).pid(), Some(12));
@@ -249,7 +284,14 @@ mod tests {
         assert_eq!(parse_iso_ms("1970-01-01T01:00:00+01:00"), Some(0));
         assert_eq!(parse_iso_ms("1970-01-01T00:00Z"), Some(0));
         assert_eq!(parse_iso_ms("1970-01-01T00:00:00.5Z"), Some(500));
-        for bad in ["", "yesterday", "2026-13-01T00:00:00Z", "2026-02-30", "2026-01-01T25:00Z", "2026-01-01Tx"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+            "2026-02-30",
+            "2026-01-01T25:00Z",
+            "2026-01-01Tx",
+        ] {
             assert_eq!(parse_iso_ms(bad), None, "{bad}");
         }
     }

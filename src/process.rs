@@ -23,7 +23,9 @@ impl ProcessTable for Os {
 }
 
 pub fn pid_alive(pid: i64) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
     if pid <= 0 {
         return false;
     }
@@ -38,7 +40,11 @@ pub fn pid_alive(pid: i64) -> bool {
 fn is_zombie(pid: libc::pid_t) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("State:")).map(|l| l.contains('Z')))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("State:"))
+                .map(|l| l.contains('Z'))
+        })
         .unwrap_or(false)
 }
 

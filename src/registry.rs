@@ -56,7 +56,11 @@ pub fn enter(key: &Path) -> Entry {
         .or_insert_with(|| {
             Arc::new(Session {
                 key: key.to_path_buf(),
-                state: Mutex::new(State { busy: false, queue: VecDeque::new(), kernel_wait: None }),
+                state: Mutex::new(State {
+                    busy: false,
+                    queue: VecDeque::new(),
+                    kernel_wait: None,
+                }),
             })
         })
         .clone();
@@ -64,7 +68,10 @@ pub fn enter(key: &Path) -> Entry {
     if !state.busy && state.queue.is_empty() {
         state.busy = true;
         drop(state);
-        return Entry::Turn(Turn { session, armed: true });
+        return Entry::Turn(Turn {
+            session,
+            armed: true,
+        });
     }
     let (tx, rx) = oneshot::channel();
     state.queue.push_back(tx);
@@ -78,7 +85,9 @@ pub fn tracked_sessions() -> usize {
 
 /// How many callers wait behind the current turn of `key`.
 pub fn queue_len(key: &Path) -> usize {
-    sessions().get(key).map_or(0, |s| lock(&s.state).queue.len())
+    sessions()
+        .get(key)
+        .map_or(0, |s| lock(&s.state).queue.len())
 }
 
 impl Turn {
@@ -99,7 +108,10 @@ impl Drop for Turn {
         }
         let mut state = lock(&self.session.state);
         while let Some(next) = state.queue.pop_front() {
-            match next.send(Turn { session: Arc::clone(&self.session), armed: true }) {
+            match next.send(Turn {
+                session: Arc::clone(&self.session),
+                armed: true,
+            }) {
                 Ok(()) => return,
                 // That caller gave up: disarm the turn we made for it and try the one after.
                 Err(mut unused) => unused.armed = false,
@@ -120,7 +132,11 @@ fn forget_if_idle(session: &Arc<Session>) {
     let mut map = sessions();
     let state = lock(&session.state);
     let idle = !state.busy && state.queue.is_empty() && state.kernel_wait.is_none();
-    if idle && map.get(&session.key).is_some_and(|s| Arc::ptr_eq(s, session)) {
+    if idle
+        && map
+            .get(&session.key)
+            .is_some_and(|s| Arc::ptr_eq(s, session))
+    {
         map.remove(&session.key);
     }
 }
@@ -136,7 +152,9 @@ mod tests {
     #[test]
     fn first_caller_gets_the_turn_and_the_rest_queue_in_order() {
         let k = key("fifo");
-        let Entry::Turn(first) = enter(&k) else { panic!("first caller should get the turn") };
+        let Entry::Turn(first) = enter(&k) else {
+            panic!("first caller should get the turn")
+        };
         let mut queued: Vec<_> = (0..5)
             .map(|_| match enter(&k) {
                 Entry::Queued(rx) => rx,
@@ -146,9 +164,14 @@ mod tests {
         assert_eq!(queue_len(&k), 5);
         drop(first);
         for i in 0..5 {
-            let turn = queued[i].try_recv().unwrap_or_else(|_| panic!("caller {i} should have the turn"));
+            let turn = queued[i]
+                .try_recv()
+                .unwrap_or_else(|_| panic!("caller {i} should have the turn"));
             for later in &mut queued[i + 1..] {
-                assert!(later.try_recv().is_err(), "a later caller got the turn early");
+                assert!(
+                    later.try_recv().is_err(),
+                    "a later caller got the turn early"
+                );
             }
             drop(turn);
         }
@@ -158,9 +181,15 @@ mod tests {
     #[test]
     fn callers_that_gave_up_are_skipped() {
         let k = key("skip");
-        let Entry::Turn(first) = enter(&k) else { panic!() };
-        let Entry::Queued(gone) = enter(&k) else { panic!() };
-        let Entry::Queued(mut kept) = enter(&k) else { panic!() };
+        let Entry::Turn(first) = enter(&k) else {
+            panic!()
+        };
+        let Entry::Queued(gone) = enter(&k) else {
+            panic!()
+        };
+        let Entry::Queued(mut kept) = enter(&k) else {
+            panic!()
+        };
         drop(gone);
         drop(first);
         assert!(kept.try_recv().is_ok());
@@ -169,9 +198,15 @@ mod tests {
     #[test]
     fn a_turn_sent_to_a_caller_who_then_leaves_is_passed_on() {
         let k = key("inflight");
-        let Entry::Turn(first) = enter(&k) else { panic!() };
-        let Entry::Queued(leaving) = enter(&k) else { panic!() };
-        let Entry::Queued(mut next) = enter(&k) else { panic!() };
+        let Entry::Turn(first) = enter(&k) else {
+            panic!()
+        };
+        let Entry::Queued(leaving) = enter(&k) else {
+            panic!()
+        };
+        let Entry::Queued(mut next) = enter(&k) else {
+            panic!()
+        };
         drop(first); // the turn now sits in `leaving`'s channel
         drop(leaving);
         assert!(next.try_recv().is_ok());
@@ -181,7 +216,9 @@ mod tests {
     fn sessions_are_independent_and_forgotten_when_idle() {
         let (a, b) = (key("ind-a"), key("ind-b"));
         let Entry::Turn(ta) = enter(&a) else { panic!() };
-        let Entry::Turn(tb) = enter(&b) else { panic!("another session must not wait") };
+        let Entry::Turn(tb) = enter(&b) else {
+            panic!("another session must not wait")
+        };
         drop((ta, tb));
         assert!(!sessions().contains_key(&a));
         assert!(!sessions().contains_key(&b));

@@ -22,10 +22,14 @@ pub struct LockTarget {
 /// Checks a transcript path the way every entry point needs it checked, before anything touches the disk.
 pub fn validate_session_path(file: &str) -> Result<(), LockError> {
     if file.is_empty() {
-        return Err(LockError::invalid("The \"sessionFile\" argument must be a non-empty string."));
+        return Err(LockError::invalid(
+            "The \"sessionFile\" argument must be a non-empty string.",
+        ));
     }
     if file.contains('\0') {
-        return Err(LockError::invalid("The \"sessionFile\" argument must not contain null bytes."));
+        return Err(LockError::invalid(
+            "The \"sessionFile\" argument must not contain null bytes.",
+        ));
     }
     if file.ends_with('/') {
         return Err(LockError::invalid(format!(
@@ -42,7 +46,8 @@ pub fn resolve(file: &str, create_dir: bool) -> Result<LockTarget, LockError> {
     let session_file = if Path::new(file).is_absolute() {
         normalize(Path::new(file))
     } else {
-        let cwd = std::env::current_dir().map_err(|e| LockError::io("getcwd", Path::new("."), e))?;
+        let cwd =
+            std::env::current_dir().map_err(|e| LockError::io("getcwd", Path::new("."), e))?;
         normalize(&cwd.join(file))
     };
     let (Some(dir), Some(name)) = (session_file.parent(), session_file.file_name()) else {
@@ -67,7 +72,10 @@ pub fn resolve(file: &str, create_dir: bool) -> Result<LockTarget, LockError> {
             io::Error::from_raw_os_error(libc::ENAMETOOLONG),
         ));
     }
-    Ok(LockTarget { session_file, lock_path: real_dir.join(lock_name) })
+    Ok(LockTarget {
+        session_file,
+        lock_path: real_dir.join(lock_name),
+    })
 }
 
 /// Lexical `.`/`..` resolution, as Node's `path.resolve` does.
@@ -98,19 +106,35 @@ pub struct Opened {
 pub fn open(lock_path: &Path) -> Result<Opened, LockError> {
     loop {
         let mut create = OpenOptions::new();
-        create.read(true).write(true).create_new(true).mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        create
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW);
         match create.open(lock_path) {
-            Ok(file) => return Ok(Opened { file, created: true }),
+            Ok(file) => {
+                return Ok(Opened {
+                    file,
+                    created: true,
+                })
+            }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
             Err(e) => return Err(LockError::io("open", lock_path, e)),
         }
         let mut existing = OpenOptions::new();
         // O_NONBLOCK: opening a FIFO must not hang; it has no effect on a regular file.
-        existing.read(true).write(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        existing
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
         match existing.open(lock_path) {
             Ok(file) => {
                 check_regular(&file, lock_path)?;
-                return Ok(Opened { file, created: false });
+                return Ok(Opened {
+                    file,
+                    created: false,
+                });
             }
             // Released between our two opens: try to create it again.
             Err(e) if e.kind() == ErrorKind::NotFound => continue,
@@ -132,22 +156,40 @@ pub fn open_for_inspection(lock_path: &Path) -> Result<File, LockError> {
 
 fn refusal(lock_path: &Path, e: io::Error) -> LockError {
     match e.raw_os_error() {
-        Some(libc::ELOOP) => LockError::UnsafeLockPath { path: lock_path.into(), what: "a symbolic link" },
-        Some(libc::EISDIR) => LockError::UnsafeLockPath { path: lock_path.into(), what: "a directory" },
+        Some(libc::ELOOP) => LockError::UnsafeLockPath {
+            path: lock_path.into(),
+            what: "a symbolic link",
+        },
+        Some(libc::EISDIR) => LockError::UnsafeLockPath {
+            path: lock_path.into(),
+            what: "a directory",
+        },
         _ => LockError::io("open", lock_path, e),
     }
 }
 
 fn check_regular(file: &File, lock_path: &Path) -> Result<(), LockError> {
-    let meta = file.metadata().map_err(|e| LockError::io("fstat", lock_path, e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| LockError::io("fstat", lock_path, e))?;
     let ft = meta.file_type();
     if !ft.is_file() {
-        let what = if ft.is_dir() { "a directory" } else { "not a regular file (FIFO, socket or device)" };
-        return Err(LockError::UnsafeLockPath { path: lock_path.into(), what });
+        let what = if ft.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (FIFO, socket or device)"
+        };
+        return Err(LockError::UnsafeLockPath {
+            path: lock_path.into(),
+            what,
+        });
     }
     if meta.nlink() > 1 {
         // A hard link planted at the lock path would make us truncate some other file.
-        return Err(LockError::UnsafeLockPath { path: lock_path.into(), what: "a file with several hard links" });
+        return Err(LockError::UnsafeLockPath {
+            path: lock_path.into(),
+            what: "a file with several hard links",
+        });
     }
     Ok(())
 }
@@ -170,7 +212,10 @@ pub struct Stat {
 pub fn stat(file: &File) -> io::Result<Stat> {
     let m = file.metadata()?;
     Ok(Stat {
-        id: FileId { dev: m.dev(), ino: m.ino() },
+        id: FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+        },
         size: m.len(),
         mtime_ms: m.mtime() * 1000 + m.mtime_nsec() / 1_000_000,
     })
@@ -266,7 +311,10 @@ mod tests {
     #[test]
     fn rejects_bad_paths_before_touching_the_disk() {
         for bad in ["", "a\0b", "dir/"] {
-            assert!(matches!(resolve(bad, true), Err(LockError::InvalidArgument { .. })), "{bad:?}");
+            assert!(
+                matches!(resolve(bad, true), Err(LockError::InvalidArgument { .. })),
+                "{bad:?}"
+            );
         }
         let long = format!("{}/{}", std::env::temp_dir().display(), "x".repeat(300));
         assert_eq!(resolve(&long, false).unwrap_err().code(), "ENAMETOOLONG");
@@ -278,7 +326,10 @@ mod tests {
         let lock = dir.join("s.jsonl.lock");
         let first = open(&lock).unwrap();
         assert!(first.created);
-        assert_eq!(first.file.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            first.file.metadata().unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let second = open(&lock).unwrap();
         assert!(!second.created);
         assert!(still_named_by(&second.file, &lock).unwrap());

@@ -57,7 +57,11 @@ pub struct Context {
 
 /// The legacy JavaScript `isStale` decision, rule for rule (DESIGN, "Legacy JavaScript protocol").
 /// `fields` is `None` for an empty or malformed file.
-pub fn judge_legacy(fields: Option<&Fields>, ctx: &Context, procs: &dyn ProcessTable) -> LegacyJudgement {
+pub fn judge_legacy(
+    fields: Option<&Fields>,
+    ctx: &Context,
+    procs: &dyn ProcessTable,
+) -> LegacyJudgement {
     let empty = Fields::default();
     let f = fields.unwrap_or(&empty);
     let mut reasons = Vec::new();
@@ -96,7 +100,12 @@ pub fn judge_legacy(fields: Option<&Fields>, ctx: &Context, procs: &dyn ProcessT
     } else {
         true
     };
-    LegacyJudgement { stale, reasons, pid_alive, age_ms }
+    LegacyJudgement {
+        stale,
+        reasons,
+        pid_alive,
+        age_ms,
+    }
 }
 
 /// What the holder of the kernel lock does with the sidecar it found.
@@ -107,25 +116,46 @@ pub enum Verdict {
     /// A holder of this protocol wrote it and is gone (we hold its kernel lock). Take it over.
     RecoverCrashed { pid: Option<i64> },
     /// A legacy (or unknown) holder left it and the rules say it is stale. Take it over.
-    TakeOverStale { reasons: Vec<StaleReason>, pid: Option<i64> },
+    TakeOverStale {
+        reasons: Vec<StaleReason>,
+        pid: Option<i64>,
+    },
     /// A legacy holder may be alive: let go and poll again.
-    Busy { pid: Option<i64>, pid_alive: Option<bool> },
+    Busy {
+        pid: Option<i64>,
+        pid_alive: Option<bool>,
+    },
 }
 
-pub fn decide(payload: &Payload, created_by_us: bool, ctx: &Context, procs: &dyn ProcessTable) -> Verdict {
+pub fn decide(
+    payload: &Payload,
+    created_by_us: bool,
+    ctx: &Context,
+    procs: &dyn ProcessTable,
+) -> Verdict {
     match payload {
         Payload::Empty if created_by_us => Verdict::Fresh,
-        Payload::Empty if ctx.now_ms - ctx.mtime_ms < EMPTY_GRACE_MS => {
-            Verdict::Busy { pid: None, pid_alive: None }
-        }
-        Payload::Empty => Verdict::TakeOverStale { reasons: vec![StaleReason::EmptyAbandoned], pid: None },
+        Payload::Empty if ctx.now_ms - ctx.mtime_ms < EMPTY_GRACE_MS => Verdict::Busy {
+            pid: None,
+            pid_alive: None,
+        },
+        Payload::Empty => Verdict::TakeOverStale {
+            reasons: vec![StaleReason::EmptyAbandoned],
+            pid: None,
+        },
         Payload::Parsed(f) if f.kernel => Verdict::RecoverCrashed { pid: f.pid },
         other => {
             let j = judge_legacy(other.fields(), ctx, procs);
             if j.stale {
-                Verdict::TakeOverStale { reasons: j.reasons, pid: other.pid() }
+                Verdict::TakeOverStale {
+                    reasons: j.reasons,
+                    pid: other.pid(),
+                }
             } else {
-                Verdict::Busy { pid: other.pid(), pid_alive: j.pid_alive }
+                Verdict::Busy {
+                    pid: other.pid(),
+                    pid_alive: j.pid_alive,
+                }
             }
         }
     }
@@ -150,7 +180,12 @@ mod tests {
     const STALE: i64 = 1_800_000;
 
     fn ctx(mtime_ms: i64) -> Context {
-        Context { now_ms: NOW, mtime_ms, stale_ms: STALE, self_pid: 1 }
+        Context {
+            now_ms: NOW,
+            mtime_ms,
+            stale_ms: STALE,
+            self_pid: 1,
+        }
     }
 
     fn procs() -> Fake {
@@ -158,7 +193,13 @@ mod tests {
     }
 
     fn fields(pid: Option<i64>, age: Option<i64>, starttime: Option<u64>) -> Fields {
-        Fields { pid, created_at_ms: age.map(|a| NOW - a), created_at: None, starttime, kernel: false }
+        Fields {
+            pid,
+            created_at_ms: age.map(|a| NOW - a),
+            created_at: None,
+            starttime,
+            kernel: false,
+        }
     }
 
     fn legacy(f: Fields, mtime: i64) -> LegacyJudgement {
@@ -168,15 +209,30 @@ mod tests {
     #[test]
     fn live_fresh_holder_is_not_stale() {
         let j = legacy(fields(Some(50), Some(1000), Some(500)), NOW);
-        assert_eq!((j.stale, j.reasons, j.pid_alive), (false, vec![], Some(true)));
+        assert_eq!(
+            (j.stale, j.reasons, j.pid_alive),
+            (false, vec![], Some(true))
+        );
     }
 
     #[test]
     fn each_strong_reason_is_stale() {
-        assert_eq!(legacy(fields(Some(99), Some(0), None), NOW).reasons, [StaleReason::DeadPid]);
-        assert_eq!(legacy(fields(Some(50), Some(0), Some(499)), NOW).reasons, [StaleReason::RecycledPid]);
-        assert_eq!(legacy(fields(Some(50), Some(STALE + 1), None), NOW).reasons, [StaleReason::TooOld]);
-        assert_eq!(legacy(fields(Some(1), Some(0), None), NOW).reasons, [StaleReason::OrphanSelf]);
+        assert_eq!(
+            legacy(fields(Some(99), Some(0), None), NOW).reasons,
+            [StaleReason::DeadPid]
+        );
+        assert_eq!(
+            legacy(fields(Some(50), Some(0), Some(499)), NOW).reasons,
+            [StaleReason::RecycledPid]
+        );
+        assert_eq!(
+            legacy(fields(Some(50), Some(STALE + 1), None), NOW).reasons,
+            [StaleReason::TooOld]
+        );
+        assert_eq!(
+            legacy(fields(Some(1), Some(0), None), NOW).reasons,
+            [StaleReason::OrphanSelf]
+        );
         for f in [
             fields(Some(99), Some(0), None),
             fields(Some(50), Some(0), Some(499)),
@@ -200,7 +256,10 @@ mod tests {
     #[test]
     fn weak_reasons_fall_back_to_mtime() {
         let fresh = judge_legacy(None, &ctx(NOW - 10), &procs());
-        assert_eq!(fresh.reasons, [StaleReason::MissingPid, StaleReason::InvalidCreatedAt]);
+        assert_eq!(
+            fresh.reasons,
+            [StaleReason::MissingPid, StaleReason::InvalidCreatedAt]
+        );
         assert!(!fresh.stale);
         assert!(judge_legacy(None, &ctx(NOW - STALE - 1), &procs()).stale);
         let no_date = fields(Some(50), None, None);
@@ -213,20 +272,44 @@ mod tests {
         let p = procs();
         let c = ctx(NOW - 10);
         assert_eq!(decide(&Payload::Empty, true, &c, &p), Verdict::Fresh);
-        assert_eq!(decide(&Payload::Empty, false, &c, &p), Verdict::Busy { pid: None, pid_alive: None });
+        assert_eq!(
+            decide(&Payload::Empty, false, &c, &p),
+            Verdict::Busy {
+                pid: None,
+                pid_alive: None
+            }
+        );
         let old = ctx(NOW - EMPTY_GRACE_MS - 1);
-        assert!(matches!(decide(&Payload::Empty, false, &old, &p), Verdict::TakeOverStale { .. }));
+        assert!(matches!(
+            decide(&Payload::Empty, false, &old, &p),
+            Verdict::TakeOverStale { .. }
+        ));
         let mut k = fields(Some(50), Some(0), Some(500));
         k.kernel = true;
         // A kernel payload is recovered even though its pid looks alive: we hold its kernel lock.
-        assert_eq!(decide(&Payload::Parsed(k), false, &c, &p), Verdict::RecoverCrashed { pid: Some(50) });
+        assert_eq!(
+            decide(&Payload::Parsed(k), false, &c, &p),
+            Verdict::RecoverCrashed { pid: Some(50) }
+        );
         let live = Payload::Parsed(fields(Some(50), Some(0), Some(500)));
-        assert_eq!(decide(&live, false, &c, &p), Verdict::Busy { pid: Some(50), pid_alive: Some(true) });
+        assert_eq!(
+            decide(&live, false, &c, &p),
+            Verdict::Busy {
+                pid: Some(50),
+                pid_alive: Some(true)
+            }
+        );
         let dead = Payload::Parsed(fields(Some(99), Some(0), None));
         assert_eq!(
             decide(&dead, false, &c, &p),
-            Verdict::TakeOverStale { reasons: vec![StaleReason::DeadPid], pid: Some(99) }
+            Verdict::TakeOverStale {
+                reasons: vec![StaleReason::DeadPid],
+                pid: Some(99)
+            }
         );
-        assert!(matches!(decide(&Payload::Malformed, false, &c, &p), Verdict::Busy { .. }));
+        assert!(matches!(
+            decide(&Payload::Malformed, false, &c, &p),
+            Verdict::Busy { .. }
+        ));
     }
 }

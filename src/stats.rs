@@ -44,7 +44,9 @@ const RING: usize = 4096;
 
 impl Samples {
     pub const fn new() -> Self {
-        Samples { ring: Mutex::new((Vec::new(), 0)) }
+        Samples {
+            ring: Mutex::new((Vec::new(), 0)),
+        }
     }
 
     pub fn record(&self, d: Duration) {
@@ -61,7 +63,12 @@ impl Samples {
 
     /// `(p50, p90, p99, max)` in milliseconds over the kept samples; zeros when there are none.
     pub fn percentiles(&self) -> [f64; 4] {
-        let mut sorted = self.ring.lock().unwrap_or_else(|p| p.into_inner()).0.clone();
+        let mut sorted = self
+            .ring
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .clone();
         if sorted.is_empty() {
             return [0.0; 4];
         }

@@ -1,0 +1,100 @@
+// Test helpers: temporary session directories and real child processes that speak JSON lines.
+
+import { spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+export const FIXTURES = path.join(__dirname, 'fixtures')
+
+/** A fresh directory with a session path in it, removed when the test ends. */
+export function tempSession(t: { after: (fn: () => void) => void }, name = 'session.jsonl') {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swl-test-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const file = path.join(dir, name)
+  return { dir, file, lockPath: `${fs.realpathSync(dir)}/${name}.lock` }
+}
+
+export interface ChildEvent {
+  event: string
+  pid: number
+  t: number
+  [key: string]: unknown
+}
+
+/** A child process running a fixture script, with its stdout parsed into events. */
+export class Child {
+  readonly proc: ChildProcess
+  readonly events: ChildEvent[] = []
+  readonly exited: Promise<number | null>
+  private waiters: Array<() => void> = []
+  stderr = ''
+
+  constructor(script: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+    this.proc = spawn(process.execPath, [path.join(FIXTURES, script), ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    })
+    let buf = ''
+    this.proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      buf += chunk
+      let nl
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl)
+        buf = buf.slice(nl + 1)
+        if (line.startsWith('{')) this.events.push(JSON.parse(line))
+        for (const w of this.waiters.splice(0)) w()
+      }
+    })
+    this.proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk))
+    this.exited = new Promise((resolve) =>
+      this.proc.on('exit', (code) => {
+        for (const w of this.waiters.splice(0)) w()
+        resolve(code)
+      }),
+    )
+  }
+
+  get pid(): number {
+    return this.proc.pid!
+  }
+
+  /** Resolves with the first event named `name`; rejects if the child exits first or time runs out. */
+  async waitFor(name: string, timeoutMs = 20_000): Promise<ChildEvent> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const found = this.events.find((e) => e.event === name)
+      if (found) return found
+      if (this.proc.exitCode !== null || this.proc.signalCode !== null) {
+        throw new Error(`child ${this.pid} exited before "${name}": ${JSON.stringify(this.events)} ${this.stderr}`)
+      }
+      if (Date.now() > deadline) throw new Error(`timed out waiting for "${name}" from child ${this.pid}`)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()))
+        this.waiters.push(() => {
+          clearTimeout(timer)
+          resolve()
+        })
+      })
+    }
+  }
+
+  send(line: string) {
+    this.proc.stdin!.write(`${line}\n`)
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL') {
+    this.proc.kill(signal)
+  }
+}
+
+/** Spawns the lock fixture; kills it when the test ends if it is still running. */
+export function lockChild(t: { after: (fn: () => void) => void }, args: string[], env?: NodeJS.ProcessEnv) {
+  const child = new Child('lock-child.js', args, env)
+  t.after(() => {
+    if (child.proc.exitCode === null && child.proc.signalCode === null) child.kill()
+  })
+  return child
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -1,0 +1,122 @@
+// Public types of session-write-lock. The native binding's own types are in binding.d.ts, generated
+// from the Rust doc comments.
+
+import type { NativeLockStats } from './binding'
+
+/** Options shared by every lock call. Unknown keys are rejected with `ERR_INVALID_ARG_VALUE`. */
+export interface SessionWriteLockOptions {
+  /** How long to wait for the lock before `SessionWriteLockTimeoutError`. Default 10 000; `Infinity` allowed. */
+  acquireTimeoutMs?: number
+  /** Legacy staleness window used to judge sidecars written by the JavaScript lock. Default 1 800 000. */
+  staleMs?: number
+  /** A hold older than this is revoked: waiters proceed and `lock.signal` aborts. Default 300 000. */
+  maxHoldMs?: number
+  /** Aborts the wait with `SessionWriteLockAbortedError` (its `cause` is the signal's reason). */
+  signal?: AbortSignal
+  /**
+   * A nested call for the same session from inside the callback (same async context) re-enters the held
+   * lock. With `false` it fails at once with `SESSION_WRITE_LOCK_REENTRANT`. Default `true`.
+   */
+  reentrant?: boolean
+  /** Called instead of `process.emitWarning` when the hold is revoked. */
+  onRevoked?: (error: SessionWriteLockLostError) => void
+}
+
+/** The held lock, as the callback sees it. It is dead once the callback has settled. */
+export declare class SessionWriteLock {
+  /** The `.lock` sidecar: `realpath(dirname(file)) + '/' + basename(file) + '.lock'`. */
+  readonly lockPath: string
+  /** The transcript, resolved against the working directory. */
+  readonly sessionFile: string
+  /** Whether the lock is still held. */
+  readonly held: boolean
+  /** Aborted, with a `SessionWriteLockLostError` as its reason, if the hold is revoked. */
+  readonly signal: AbortSignal
+  /** Throws `SessionWriteLockLostError` unless the lock is held and its sidecar is still ours. */
+  assertHeld(): void
+}
+
+/**
+ * Runs `fn(lock)` while holding the session's write lock and releases it however `fn` ends: return,
+ * rejection, synchronous throw. `fn`'s value, or the very object it throws, passes through unchanged.
+ */
+export declare function withSessionWriteLock<T>(
+  sessionFile: string,
+  options: SessionWriteLockOptions | undefined | null,
+  fn: (lock: SessionWriteLock) => T | PromiseLike<T>,
+): Promise<Awaited<T>>
+export declare function withSessionWriteLock<T>(
+  sessionFile: string,
+  fn: (lock: SessionWriteLock) => T | PromiseLike<T>,
+): Promise<Awaited<T>>
+
+/**
+ * The synchronous twin: blocks the thread, and so the event loop, while it waits, as
+ * `fs.appendFileSync` does. `fn` must be synchronous.
+ */
+export declare function withSessionWriteLockSync<T>(
+  sessionFile: string,
+  options: SessionWriteLockOptions | undefined | null,
+  fn: (lock: SessionWriteLock) => T,
+): T
+export declare function withSessionWriteLockSync<T>(sessionFile: string, fn: (lock: SessionWriteLock) => T): T
+
+export type SessionLockStats = NativeLockStats
+
+/** Process-wide counters and wait/hold percentiles of this package's locks. */
+export declare function sessionLockStats(): SessionLockStats
+
+/** The built-in limits (the legacy lock's). */
+export declare const DEFAULTS: Readonly<{ acquireTimeoutMs: number; staleMs: number; maxHoldMs: number }>
+
+/** The process that held the lock when a wait gave up. */
+export interface LockOwner {
+  pid: number | null
+  alive: boolean | null
+  /** `kernel` (this package), `legacy` (the JavaScript lock), `in-process`, or `unknown`. */
+  kind: 'kernel' | 'legacy' | 'in-process' | 'unknown'
+}
+
+export declare class SessionWriteLockError extends Error {
+  readonly code: string
+}
+
+/** The lock stayed busy for the whole timeout: contention, never a model or provider failure. */
+export declare class SessionWriteLockTimeoutError extends SessionWriteLockError {
+  readonly code: 'SESSION_WRITE_LOCK_TIMEOUT'
+  readonly reason: 'session_busy'
+  readonly lockPath: string
+  readonly timeoutMs: number
+  readonly waitedMs: number
+  readonly owner: LockOwner
+}
+
+export declare class SessionWriteLockAbortedError extends SessionWriteLockError {
+  readonly code: 'SESSION_WRITE_LOCK_ABORTED'
+  readonly lockPath: string | undefined
+  readonly waitedMs: number
+}
+
+/** The hold was released, revoked by the watchdog, or its sidecar was taken over. */
+export declare class SessionWriteLockLostError extends SessionWriteLockError {
+  readonly code: 'SESSION_WRITE_LOCK_LOST'
+  readonly lockPath: string
+  readonly reason: string
+}
+
+/** A nested call with `reentrant: false`. */
+export declare class SessionWriteLockReentrancyError extends SessionWriteLockError {
+  readonly code: 'SESSION_WRITE_LOCK_REENTRANT'
+  readonly lockPath: string
+}
+
+/** A symlink, directory, FIFO or hard-linked file sits at the lock path; it is left untouched. */
+export declare class SessionWriteLockUnsafePathError extends SessionWriteLockError {
+  readonly code: 'SESSION_WRITE_LOCK_UNSAFE_PATH'
+  readonly path: string
+}
+
+/** An invalid configuration value. */
+export declare class SessionWriteLockConfigError extends SessionWriteLockError {
+  readonly code: 'SESSION_WRITE_LOCK_CONFIG'
+}
