@@ -36,6 +36,31 @@ export declare function acquireLockSync(sessionFile: string, options: NativeLock
 /** Aborts the wait of a ticket (`SESSION_WRITE_LOCK_ABORTED`). */
 export declare function cancelLock(ticket: number): void
 
+/** Inspects one sidecar without disturbing its holder. */
+export declare function inspectLockFile(lockPath: string, staleMsWindow: number, nowMs?: number | undefined | null): LockInspection
+
+/** Paths in `dir` whose names end in `suffix`, sorted. A missing directory has none. */
+export declare function listLockFiles(dir: string, suffix: string): Array<string>
+
+/** One `.lock` sidecar as inspection sees it. */
+export interface LockInspection {
+  lockPath: string
+  /** `kernel` (this package), `legacy` (the JavaScript lock) or `unknown` (empty or malformed). */
+  kind: string
+  /** Someone holds its kernel lock right now. */
+  held: boolean
+  pid?: number
+  pidAlive: boolean
+  createdAt?: string
+  ageMs?: number
+  mtimeMs: number
+  size: number
+  /** The next acquirer would take it over. */
+  stale: boolean
+  staleReasons: Array<string>
+  removed: boolean
+}
+
 /**
  * Computes the canonical lock path of a transcript without creating anything. Throws `ENOENT` when
  * the session directory does not exist.
@@ -72,6 +97,9 @@ export interface NativeLockStats {
   waitMs: TimingStats
   holdMs: TimingStats
 }
+
+/** Removes a sidecar only if it is still stale when judged again under its kernel lock. */
+export declare function removeStaleLockFile(lockPath: string, staleMsWindow: number, nowMs?: number | undefined | null): LockInspection
 
 /**
  * Takes the lock at once when nothing stands in the way; otherwise joins this process's FIFO queue for

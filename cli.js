@@ -6,6 +6,8 @@
 const USAGE = `Usage: session-write-lock <command>
 
 Commands:
+  doctor      Find sidecars that block sessions, and remove stale ones safely
+              (--fix). See \`session-write-lock doctor --help\`.
   demo        Several processes write one session; one is SIGKILLed while it holds
               the lock. Ends with a check that nothing was lost or waited for.
   help        Show this text.
@@ -14,6 +16,8 @@ Commands:
 async function main(argv) {
   const [command] = argv
   switch (command) {
+    case 'doctor':
+      return require('./lib/doctor').doctor(argv.slice(1))
     case 'demo':
       return (await require('./lib/demo').demo()) ? 0 : 1
     case 'help':

@@ -1,7 +1,7 @@
 // Public types of session-write-lock. The native binding's own types are in binding.d.ts, generated
 // from the Rust doc comments.
 
-import type { NativeLockStats } from './binding'
+import type { LockInspection as NativeLockInspection, NativeLockStats } from './binding'
 
 /** Options shared by every lock call. Unknown keys are rejected with `ERR_INVALID_ARG_VALUE`. */
 export interface SessionWriteLockOptions {
@@ -68,6 +68,68 @@ export declare function sessionLockStats(): SessionLockStats
 
 /** The built-in limits (the legacy lock's). */
 export declare const DEFAULTS: Readonly<{ acquireTimeoutMs: number; staleMs: number; maxHoldMs: number }>
+
+/** Parameters of the legacy `acquireSessionWriteLock`; `undefined`/`null` limits mean the defaults. */
+export interface AcquireSessionWriteLockParams {
+  sessionFile: string
+  timeoutMs?: number | null
+  staleMs?: number | null
+  maxHoldMs?: number | null
+  /** A call later in the same async flow, while the lock is held, re-enters. Default `true`. */
+  allowReentrant?: boolean
+}
+
+/**
+ * Drop-in replacement for the legacy `acquireSessionWriteLock`. Resolves to `{ release }`. Two
+ * unrelated concurrent callers in one process exclude each other; only a call made later in the same
+ * async flow while the lock is held re-enters (its `release` is then a no-op).
+ */
+export declare function acquireSessionWriteLock(
+  params: AcquireSessionWriteLockParams,
+): Promise<{ lockPath?: string; release: () => Promise<void> }>
+
+/** One sidecar as inspection reports it: the legacy fields plus `kind` and `held`. */
+export interface SessionLockInspection extends Omit<NativeLockInspection, 'pid' | 'createdAt' | 'ageMs' | 'kind'> {
+  kind: 'kernel' | 'legacy' | 'unknown' | 'unsafe'
+  pid: number | null
+  createdAt: string | null
+  ageMs: number | null
+  /** Set when the sidecar could not be inspected (`kind: 'unsafe'`): a symlink, directory or FIFO. */
+  error?: Error & { code: string }
+}
+
+/**
+ * Drop-in replacement for the legacy `cleanStaleLockFiles`: scans `*.jsonl.lock` in `sessionsDir` and
+ * removes the stale ones, each only under its kernel lock after judging it again.
+ */
+export declare function cleanStaleLockFiles(params: {
+  sessionsDir: string
+  staleMs?: number
+  removeStale?: boolean
+  nowMs?: number
+  log?: { warn?: (message: string) => void }
+}): Promise<{ locks: SessionLockInspection[]; cleaned: SessionLockInspection[] }>
+
+/** Reports every `*.lock` sidecar in `dir`, without disturbing any holder. */
+export declare function inspectSessionLocks(dir: string, options?: { staleMs?: number }): SessionLockInspection[]
+
+/**
+ * Call once at gateway start: removes stale sidecars in every `agents/<id>/sessions` directory of the
+ * state directory (`$OPENCLAW_STATE_DIR`, else `~/.openclaw`), or in `sessionsDirs`.
+ */
+export declare function recoverSessionLocksOnStartup(options?: {
+  stateDir?: string
+  sessionsDirs?: string[]
+  staleMs?: number
+  log?: { warn?: (message: string) => void }
+}): Promise<{ dirs: string[]; locks: SessionLockInspection[]; cleaned: SessionLockInspection[] }>
+
+/** The legacy helper: `max(minMs, timeoutMs + graceMs)`, capped; defaults 5 min and 2 min. */
+export declare function resolveSessionLockMaxHoldFromTimeout(params: {
+  timeoutMs: number
+  graceMs?: number
+  minMs?: number
+}): number
 
 /** The process that held the lock when a wait gave up. */
 export interface LockOwner {

@@ -10,10 +10,15 @@ const native = require('./binding')
 const errors = require('./lib/errors')
 const { checkSessionFile, checkFunction, lockOptions } = require('./lib/options')
 const { SessionWriteLock, kRelease } = require('./lib/lock')
+const compat = require('./lib/compat')
+const sessions = require('./lib/sessions')
 
 const { fromNative, SessionWriteLockAbortedError, SessionWriteLockReentrancyError } = errors
 
-/** The locks held by the current async context, by lock path. */
+/**
+ * The holds of the current async context: `{ lock }` refs, where `lock` is null until acquired. A ref is
+ * a box so that the drop-in `acquireSessionWriteLock` can mark its caller's context before it waits.
+ */
 const heldHere = new AsyncLocalStorage()
 
 function nativeOptions(o) {
@@ -22,31 +27,34 @@ function nativeOptions(o) {
 
 /** The lock this async context already holds on `sessionFile`, if any. */
 function heldInContext(sessionFile) {
-  const held = heldHere.getStore()
-  if (held === undefined) return undefined
+  const refs = heldHere.getStore()?.filter((ref) => ref.lock?.held)
+  if (!refs?.length) return undefined
   const resolved = path.resolve(sessionFile)
-  for (const lock of held.values()) {
-    if (lock.held && lock.sessionFile === resolved) return lock
-  }
+  const same = refs.find((ref) => ref.lock.sessionFile === resolved)
+  if (same) return same.lock
   let lockPath
   try {
     lockPath = native.lockPathFor(sessionFile)
   } catch {
     return undefined // its directory does not exist, so nothing there is held
   }
-  const lock = held.get(lockPath)
-  return lock?.held ? lock : undefined
+  return refs.find((ref) => ref.lock.lockPath === lockPath)?.lock
 }
 
-function reentry(sessionFile, o) {
+function reentry(sessionFile, reentrant) {
   const lock = heldInContext(sessionFile)
-  if (lock && !o.reentrant) {
+  if (lock && !reentrant) {
     throw new SessionWriteLockReentrancyError(
       `session write lock already held by this async context (reentrant: false): ${lock.lockPath}`,
       { lockPath: lock.lockPath },
     )
   }
   return lock
+}
+
+/** The current context's holds plus a new ref. */
+function withRef(ref) {
+  return [...(heldHere.getStore() ?? []), ref]
 }
 
 function abortedBeforeStart(sessionFile, signal) {
@@ -79,10 +87,7 @@ async function acquireHandle(sessionFile, o) {
 }
 
 function runHolding(lock, fn) {
-  const outer = heldHere.getStore()
-  const held = new Map(outer)
-  held.set(lock.lockPath, lock)
-  return heldHere.run(held, fn, lock)
+  return heldHere.run(withRef({ lock }), fn, lock)
 }
 
 /**
@@ -94,7 +99,7 @@ async function withSessionWriteLock(sessionFile, options, fn) {
   checkSessionFile(sessionFile)
   const o = lockOptions(options)
   checkFunction(fn, 'fn')
-  const nested = reentry(sessionFile, o)
+  const nested = reentry(sessionFile, o.reentrant)
   if (nested) return fn(nested)
   const lock = new SessionWriteLock(await acquireHandle(sessionFile, o), o.onRevoked)
   try {
@@ -113,7 +118,7 @@ function withSessionWriteLockSync(sessionFile, options, fn) {
   checkSessionFile(sessionFile)
   const o = lockOptions(options)
   checkFunction(fn, 'fn')
-  const nested = reentry(sessionFile, o)
+  const nested = reentry(sessionFile, o.reentrant)
   if (nested) return fn(nested)
   let handle
   try {
@@ -134,8 +139,31 @@ function sessionLockStats() {
   return native.nativeLockStats()
 }
 
+/**
+ * Drop-in replacement for the legacy `acquireSessionWriteLock`: same parameters, resolves to
+ * `{ release }`. Unlike the legacy lock, two concurrent callers in one process exclude each other; only
+ * a call made later in the same async flow, while the lock is held, re-enters (`allowReentrant`).
+ */
+async function acquireSessionWriteLock(params) {
+  const { sessionFile, timeoutMs, staleMs, maxHoldMs, allowReentrant } = compat.acquireParams(params)
+  const o = lockOptions({ acquireTimeoutMs: timeoutMs, staleMs, maxHoldMs })
+  const nested = reentry(sessionFile, allowReentrant)
+  if (nested) return { release: async () => {} } // the outer acquisition releases
+  // Mark the caller's async context now, synchronously, so that its later calls can re-enter.
+  const ref = { lock: null }
+  heldHere.enterWith(withRef(ref))
+  const lock = new SessionWriteLock(await acquireHandle(sessionFile, o))
+  ref.lock = lock
+  return { lockPath: lock.lockPath, release: async () => void lock[kRelease]() }
+}
+
 module.exports = {
   withSessionWriteLock,
+  acquireSessionWriteLock,
+  cleanStaleLockFiles: sessions.cleanStaleLockFiles,
+  inspectSessionLocks: sessions.inspectSessionLocks,
+  recoverSessionLocksOnStartup: sessions.recoverSessionLocksOnStartup,
+  resolveSessionLockMaxHoldFromTimeout: compat.resolveSessionLockMaxHoldFromTimeout,
   withSessionWriteLockSync,
   sessionLockStats,
   SessionWriteLock,

@@ -97,4 +97,33 @@ export function lockChild(t: { after: (fn: () => void) => void }, args: string[]
   return child
 }
 
+type T = { after: (fn: () => void) => void }
+
+/**
+ * Runs `contend` children (`impls[i]` is 'native' or 'legacy') against one session and checks the
+ * witness: nobody was inside with someone else, no increment was lost, every transcript line is whole.
+ */
+export async function contend(t: T, impls: Array<'native' | 'legacy'>, each: number) {
+  const { file, dir } = tempSession(t)
+  const witness = `${dir}/witness`
+  fs.writeFileSync(witness, '0')
+  const children = impls.map((impl) =>
+    lockChild(t, ['contend', file, String(each), witness], impl === 'legacy' ? { LOCK_IMPL: 'legacy' } : {}),
+  )
+  for (const c of children) {
+    const code = await c.exited
+    if (code !== 0) throw new Error(`child exited ${code}: ${c.stderr} ${JSON.stringify(c.events)}`)
+  }
+  const total = impls.length * each
+  const lines = fs.readFileSync(file, 'utf8').split('\n')
+  return {
+    overlaps: fs.existsSync(`${witness}.overlaps`) ? fs.readFileSync(`${witness}.overlaps`, 'utf8') : '',
+    counter: Number(fs.readFileSync(witness, 'utf8')),
+    total,
+    tail: lines.pop(),
+    lines: lines.map((l) => JSON.parse(l)),
+    sidecarLeft: fs.existsSync(`${file}.lock`),
+  }
+}
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

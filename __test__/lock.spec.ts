@@ -282,7 +282,7 @@ test('bad arguments are rejected before the disk is touched', async (t) => {
   for (const [f, o, fn, code] of cases) {
     const err = await (withSessionWriteLock as any)(f, o, fn).catch((e: any) => e)
     assert.ok(err instanceof TypeError, `${String(f)} ${JSON.stringify(o)}: ${err}`)
-    assert.equal(err.code, code, err.message)
+    assert.equal((err as { code?: string }).code, code, err.message)
   }
   assert.deepEqual(fs.readdirSync(dir), [], 'nothing was created')
 })

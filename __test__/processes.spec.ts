@@ -6,25 +6,23 @@ import { spawnSync } from 'node:child_process'
 import { test } from 'node:test'
 
 import { withSessionWriteLock, sessionLockStats } from '../index.js'
-import { lockChild, sleep, tempSession } from './helpers'
+import { contend, lockChild, sleep, tempSession } from './helpers'
 
-async function contend(t: Parameters<typeof tempSession>[0], processes: number, each: number) {
-  const { file, dir } = tempSession(t)
-  const witness = `${dir}/witness`
-  fs.writeFileSync(witness, '0')
-  const children = Array.from({ length: processes }, () => lockChild(t, ['contend', file, String(each), witness]))
-  for (const c of children) assert.equal(await c.exited, 0, c.stderr)
-  assert.equal(fs.existsSync(`${witness}.overlaps`), false, 'two holders were inside at once')
-  assert.equal(Number(fs.readFileSync(witness, 'utf8')), processes * each, 'an increment was lost to an overlap')
-  assert.equal(fs.existsSync(`${file}.lock`), false, 'no sidecar is left behind')
+async function contendNative(t: Parameters<typeof tempSession>[0], processes: number, each: number) {
+  const r = await contend(t, Array(processes).fill('native'), each)
+  assert.equal(r.overlaps, '', 'two holders were inside at once')
+  assert.equal(r.counter, r.total, 'an increment was lost to an overlap')
+  assert.equal(r.tail, '', 'the transcript ends with a whole line')
+  assert.equal(r.lines.length, r.total, 'every line is present and parses')
+  assert.equal(r.sidecarLeft, false, 'no sidecar is left behind')
 }
 
 test('two processes contending never overlap', async (t) => {
-  await contend(t, 2, 200)
+  await contendNative(t, 2, 200)
 })
 
 test('four processes contending never overlap', async (t) => {
-  await contend(t, 4, 100)
+  await contendNative(t, 4, 100)
 })
 
 test('a SIGKILLed holder is replaced by a waiting process at once, not after a stale timeout', async (t) => {

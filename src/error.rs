@@ -20,7 +20,7 @@ pub struct Owner {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// The wait exceeded its timeout. The message keeps the legacy prefix that gateway code matches on.
-    #[error("session file locked (timeout {timeout_ms}ms): pid={} {}", owner_pid(.owner), .lock_path.display())]
+    #[error("session file locked (timeout {timeout_ms}ms): {} {}", owner_label(.owner), .lock_path.display())]
     Timeout {
         lock_path: PathBuf,
         timeout_ms: u64,
@@ -49,10 +49,11 @@ pub enum LockError {
     },
 }
 
-fn owner_pid(owner: &Owner) -> String {
+/// `pid=<P>`, or `unknown`, exactly as the legacy message says it.
+fn owner_label(owner: &Owner) -> String {
     owner
         .pid
-        .map_or_else(|| "unknown".to_string(), |p| p.to_string())
+        .map_or_else(|| "unknown".to_string(), |p| format!("pid={p}"))
 }
 
 impl LockError {
@@ -224,6 +225,9 @@ mod tests {
                 kind: "unknown",
             },
         };
-        assert!(err.to_string().contains("pid=unknown"));
+        assert_eq!(
+            err.to_string(),
+            "session file locked (timeout 5ms): unknown /l"
+        );
     }
 }

@@ -5,6 +5,7 @@ pub mod acquire;
 pub mod clock;
 pub mod error;
 pub mod hold;
+pub mod inspect;
 pub mod kernel_lock;
 pub mod monitor;
 pub mod payload;
@@ -288,4 +289,93 @@ pub fn native_lock_stats() -> NativeLockStats {
         wait_ms: timing(&stats::WAIT_TIMES),
         hold_ms: timing(&stats::HOLD_TIMES),
     }
+}
+
+/// One `.lock` sidecar as inspection sees it.
+#[napi(object)]
+pub struct LockInspection {
+    pub lock_path: String,
+    /// `kernel` (this package), `legacy` (the JavaScript lock) or `unknown` (empty or malformed).
+    pub kind: String,
+    /// Someone holds its kernel lock right now.
+    pub held: bool,
+    pub pid: Option<f64>,
+    pub pid_alive: bool,
+    pub created_at: Option<String>,
+    pub age_ms: Option<f64>,
+    pub mtime_ms: f64,
+    pub size: f64,
+    /// The next acquirer would take it over.
+    pub stale: bool,
+    pub stale_reasons: Vec<String>,
+    pub removed: bool,
+}
+
+impl From<inspect::Inspection> for LockInspection {
+    fn from(i: inspect::Inspection) -> Self {
+        LockInspection {
+            lock_path: i.lock_path.to_string_lossy().into_owned(),
+            kind: i.kind.as_str().into(),
+            held: i.held,
+            pid: i.pid.map(|p| p as f64),
+            pid_alive: i.pid_alive,
+            created_at: i.created_at,
+            age_ms: i.age_ms.map(|a| a as f64),
+            mtime_ms: i.mtime_ms as f64,
+            size: i.size as f64,
+            stale: i.stale,
+            stale_reasons: i.stale_reasons.into_iter().map(String::from).collect(),
+            removed: i.removed,
+        }
+    }
+}
+
+fn stale_ms(ms: f64) -> i64 {
+    if ms.is_finite() {
+        ms as i64
+    } else {
+        i64::MAX
+    }
+}
+
+/// Paths in `dir` whose names end in `suffix`, sorted. A missing directory has none.
+#[napi]
+pub fn list_lock_files(dir: String, suffix: String) -> Result<Vec<String>> {
+    let found = inspect::scan(std::path::Path::new(&dir), &suffix).map_err(to_napi)?;
+    Ok(found
+        .into_iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect())
+}
+
+/// Inspects one sidecar without disturbing its holder.
+#[napi]
+pub fn inspect_lock_file(
+    lock_path: String,
+    stale_ms_window: f64,
+    now_ms: Option<f64>,
+) -> Result<LockInspection> {
+    inspect::inspect(
+        std::path::Path::new(&lock_path),
+        stale_ms(stale_ms_window),
+        now_ms.map(|n| n as i64),
+    )
+    .map(Into::into)
+    .map_err(to_napi)
+}
+
+/// Removes a sidecar only if it is still stale when judged again under its kernel lock.
+#[napi]
+pub fn remove_stale_lock_file(
+    lock_path: String,
+    stale_ms_window: f64,
+    now_ms: Option<f64>,
+) -> Result<LockInspection> {
+    inspect::remove_if_stale(
+        std::path::Path::new(&lock_path),
+        stale_ms(stale_ms_window),
+        now_ms.map(|n| n as i64),
+    )
+    .map(Into::into)
+    .map_err(to_napi)
 }

@@ -122,13 +122,7 @@ pub fn open(lock_path: &Path) -> Result<Opened, LockError> {
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
             Err(e) => return Err(LockError::io("open", lock_path, e)),
         }
-        let mut existing = OpenOptions::new();
-        // O_NONBLOCK: opening a FIFO must not hang; it has no effect on a regular file.
-        existing
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
-        match existing.open(lock_path) {
+        match open_existing_raw(lock_path, true) {
             Ok(file) => {
                 check_regular(&file, lock_path)?;
                 return Ok(Opened {
@@ -143,15 +137,26 @@ pub fn open(lock_path: &Path) -> Result<Opened, LockError> {
     }
 }
 
-/// Opens an existing sidecar read-only for inspection, never following a symlink.
-pub fn open_for_inspection(lock_path: &Path) -> Result<File, LockError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(lock_path)
-        .map_err(|e| refusal(lock_path, e))?;
+/// Opens an existing sidecar without creating it, never following a symlink, and refuses anything but
+/// a regular file with one link.
+pub fn open_existing(lock_path: &Path, writable: bool) -> Result<File, LockError> {
+    let file = open_existing_raw(lock_path, writable).map_err(|e| refusal(lock_path, e))?;
     check_regular(&file, lock_path)?;
     Ok(file)
+}
+
+/// Opens an existing sidecar read-only for inspection.
+pub fn open_for_inspection(lock_path: &Path) -> Result<File, LockError> {
+    open_existing(lock_path, false)
+}
+
+fn open_existing_raw(lock_path: &Path, writable: bool) -> io::Result<File> {
+    // O_NONBLOCK: opening a FIFO must not hang; it has no effect on a regular file.
+    OpenOptions::new()
+        .read(true)
+        .write(writable)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(lock_path)
 }
 
 fn refusal(lock_path: &Path, e: io::Error) -> LockError {

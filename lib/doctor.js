@@ -1,0 +1,113 @@
+'use strict'
+
+// `session-write-lock doctor [dirs...] [--fix] [--json]`: finds sidecars that would block a session and
+// removes the stale ones safely.
+
+const path = require('node:path')
+
+const { inspectSessionLocks, removeIfStale, resolveStateDir, sessionDirectories } = require('./sessions')
+const { DEFAULTS } = require('./options')
+
+const USAGE = `Usage: session-write-lock doctor [dirs...] [--fix] [--json]
+
+Inspects every *.lock sidecar in the given session directories (default: every
+agents/*/sessions/ under $OPENCLAW_STATE_DIR, else ~/.openclaw) and reports each one:
+  held     a live holder of this package holds its kernel lock
+  live     a legacy (JavaScript) holder that may still be running
+  fresh    empty or malformed, but too recent to judge (kept until older than staleMs)
+  stale    the next acquirer would take it over (the reasons say why)
+  unsafe   not a regular file (symlink, directory, FIFO, hard link): remove it by hand
+
+Options:
+  --fix    remove stale sidecars, each only after taking its kernel lock and judging
+           it again; a held, live or fresh sidecar is never removed
+  --json   print a JSON report instead of a table
+  --help   show this text
+
+Exit status: 0 when nothing is stale or unsafe (or --fix removed every stale one),
+1 when stale or unsafe sidecars remain, 2 on a usage error.
+`
+
+function parseArgs(argv) {
+  const opts = { fix: false, json: false, dirs: [] }
+  for (const arg of argv) {
+    if (arg === '--fix') opts.fix = true
+    else if (arg === '--json') opts.json = true
+    else if (arg === '--help' || arg === '-h') opts.help = true
+    else if (arg.startsWith('-')) throw new Error(`unknown option ${arg}`)
+    else opts.dirs.push(path.resolve(arg))
+  }
+  return opts
+}
+
+function status(lock) {
+  if (lock.removed) return 'removed'
+  if (lock.kind === 'unsafe') return 'unsafe'
+  if (lock.held) return 'held'
+  if (lock.stale) return 'stale'
+  return lock.kind === 'unknown' ? 'fresh' : 'live'
+}
+
+function age(ms) {
+  if (ms === null || ms === undefined) return '-'
+  if (ms < 1000) return `${Math.round(ms)}ms`
+  if (ms < 120_000) return `${Math.round(ms / 1000)}s`
+  if (ms < 7_200_000) return `${Math.round(ms / 60_000)}m`
+  return `${Math.round(ms / 3_600_000)}h`
+}
+
+function table(rows) {
+  const header = ['STATUS', 'KIND', 'PID', 'ALIVE', 'AGE', 'REASONS', 'LOCK']
+  const cells = rows.map((l) => [
+    status(l),
+    l.kind,
+    l.pid ?? '-',
+    l.pid === null || l.pid === undefined ? '-' : l.pidAlive ? 'yes' : 'no',
+    age(l.ageMs),
+    l.error ? l.error.code : l.staleReasons.join(',') || '-',
+    l.lockPath,
+  ].map(String))
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)))
+  return [header, ...cells].map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n')
+}
+
+async function doctor(argv, { out = process.stdout, err = process.stderr } = {}) {
+  let opts
+  try {
+    opts = parseArgs(argv)
+  } catch (e) {
+    err.write(`session-write-lock doctor: ${e.message}\n\n${USAGE}`)
+    return 2
+  }
+  if (opts.help) {
+    out.write(USAGE)
+    return 0
+  }
+  const stateDir = opts.dirs.length ? null : resolveStateDir()
+  const dirs = opts.dirs.length ? opts.dirs : sessionDirectories(stateDir)
+  const staleMs = DEFAULTS.staleMs
+  const locks = []
+  for (const dir of dirs) {
+    for (const lock of inspectSessionLocks(dir, { staleMs })) {
+      locks.push(opts.fix && lock.stale ? (removeIfStale(lock.lockPath, staleMs) ?? { ...lock, removed: true }) : lock)
+    }
+  }
+  const remaining = locks.filter((l) => ['stale', 'unsafe'].includes(status(l)))
+  if (opts.json) {
+    const report = locks.map(({ error, ...l }) => ({ ...l, status: status(l), ...(error && { error: { code: error.code, message: error.message } }) }))
+    out.write(`${JSON.stringify({ stateDir, dirs, staleMs, locks: report, problems: remaining.length }, null, 2)}\n`)
+  } else {
+    out.write(`scanned ${dirs.length} session director${dirs.length === 1 ? 'y' : 'ies'}${stateDir ? ` under ${stateDir}` : ''}\n`)
+    if (locks.length) out.write(`${table(locks)}\n`)
+    const removed = locks.filter((l) => l.removed).length
+    const stale = locks.filter((l) => status(l) === 'stale').length
+    out.write(
+      `${locks.length} sidecar(s): ${removed} removed, ${stale} stale, ` +
+        `${locks.filter((l) => status(l) === 'unsafe').length} unsafe` +
+        `${stale && !opts.fix ? ' (run with --fix to remove the stale ones)' : ''}\n`,
+    )
+  }
+  return remaining.length ? 1 : 0
+}
+
+module.exports = { doctor, USAGE }
