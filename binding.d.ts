@@ -28,10 +28,29 @@ export declare class LockHandle {
   release(): boolean
   /** Throws `SESSION_WRITE_LOCK_LOST` unless the lock is held and its sidecar is still ours. */
   assertHeld(): void
+  /**
+   * Appends whole JSONL lines to the transcript in one write, repairing a torn tail first and
+   * rolling back on failure. `durability` is `none`, `data` or `full`.
+   */
+  append(data: Uint8Array, durability: string): AppendResult
+  /** Replaces the transcript atomically (temporary file and rename), keeping its mode. */
+  rewrite(data: Uint8Array, durability: string): number
+
 }
 
 /** Acquires on the calling thread, blocking it (and so the event loop) until the lock is granted. */
 export declare function acquireLockSync(sessionFile: string, options: NativeLockOptions): LockHandle
+
+/** What one append wrote. */
+export interface AppendResult {
+  /** Byte offset where the appended lines start. */
+  offset: number
+  bytes: number
+  /** `completed` or `quarantined` when a torn last line was repaired first. */
+  repair?: string
+  /** Where a quarantined fragment was moved. */
+  quarantinePath?: string
+}
 
 /** Aborts the wait of a ticket (`SESSION_WRITE_LOCK_ABORTED`). */
 export declare function cancelLock(ticket: number): void
@@ -59,6 +78,19 @@ export interface LockInspection {
   stale: boolean
   staleReasons: Array<string>
   removed: boolean
+}
+
+/** Who holds a sidecar right now. */
+export declare function lockOwner(lockPath: string): LockOwner
+
+/** The holder of a sidecar, read from its payload. */
+export interface LockOwner {
+  pid?: number
+  alive?: boolean
+  /** `kernel`, `legacy`, `in-process` or `unknown`. */
+  kind: string
+  /** How long it has held the lock (`acquiredAt`, else `createdAt`). */
+  heldForMs?: number
 }
 
 /**

@@ -840,6 +840,7 @@ module.exports.acquireLockSync = nativeBinding.acquireLockSync
 module.exports.cancelLock = nativeBinding.cancelLock
 module.exports.inspectLockFile = nativeBinding.inspectLockFile
 module.exports.listLockFiles = nativeBinding.listLockFiles
+module.exports.lockOwner = nativeBinding.lockOwner
 module.exports.lockPathFor = nativeBinding.lockPathFor
 module.exports.nativeLockStats = nativeBinding.nativeLockStats
 module.exports.removeStaleLockFile = nativeBinding.removeStaleLockFile

@@ -1,7 +1,7 @@
 // Public types of session-write-lock. The native binding's own types are in binding.d.ts, generated
 // from the Rust doc comments.
 
-import type { LockInspection as NativeLockInspection, NativeLockStats } from './binding'
+import type { AppendResult as NativeAppendResult, LockInspection as NativeLockInspection, LockOwner, NativeLockStats } from './binding'
 
 /** Options shared by every lock call. Unknown keys are rejected with `ERR_INVALID_ARG_VALUE`. */
 export interface SessionWriteLockOptions {
@@ -20,6 +20,32 @@ export interface SessionWriteLockOptions {
   reentrant?: boolean
   /** Called instead of `process.emitWarning` when the hold is revoked. */
   onRevoked?: (error: SessionWriteLockLostError) => void
+  /** `none` (default: no sync), `data` (fdatasync) or `full` (fsync, plus the directory of a new file). */
+  durability?: Durability
+  /** After waiting this long, one notice goes to `onWait` (else `process.emitWarning`). Default 2000. */
+  noticeAfterMs?: number
+  /** Receives the wait notice. */
+  onWait?: (notice: WaitNotice) => void
+  /**
+   * `withSessionWriteLock` only: when `fn` throws, runs under the same lock before release (for example to
+   * record an error entry). The caller still receives `fn`'s original error.
+   */
+  onError?: (error: unknown, lock: SessionWriteLock) => unknown
+}
+
+export type Durability = 'none' | 'data' | 'full'
+
+export interface WaitNotice {
+  sessionFile: string
+  lockPath: string
+  waitedMs: number
+  owner: LockOwner
+}
+
+/** What one append wrote. `repair` is set when a torn last line was repaired first. */
+export interface AppendResult extends Omit<NativeAppendResult, 'repair'> {
+  entries: number
+  repair?: 'completed' | 'quarantined'
 }
 
 /** The held lock, as the callback sees it. It is dead once the callback has settled. */
@@ -34,7 +60,34 @@ export declare class SessionWriteLock {
   readonly signal: AbortSignal
   /** Throws `SessionWriteLockLostError` unless the lock is held and its sidecar is still ours. */
   assertHeld(): void
+  /**
+   * Appends one entry or an array of entries as JSONL lines in one contiguous write, after repairing a
+   * torn tail; a failed write is rolled back. Synchronous.
+   */
+  append(entries: unknown): AppendResult
+  /** Parses the transcript; an unterminated last line is skipped. Synchronous. */
+  read(): unknown[]
+  /** Replaces the transcript atomically (temporary file and rename), keeping its mode. Synchronous. */
+  rewrite(entries: unknown): { entries: number; bytes: number }
 }
+
+/**
+ * The narrow scope: takes the lock, appends one entry or an array of entries as JSONL lines in one
+ * contiguous write, and releases. An entry that cannot be serialized rejects with a TypeError before
+ * anything is locked or written.
+ */
+export declare function appendSessionEntries(
+  sessionFile: string,
+  entries: unknown,
+  options?: SessionWriteLockOptions,
+): Promise<AppendResult>
+
+/** The synchronous twin of `appendSessionEntries`: it blocks the thread while it waits. */
+export declare function appendSessionEntriesSync(
+  sessionFile: string,
+  entries: unknown,
+  options?: SessionWriteLockOptions,
+): AppendResult
 
 /**
  * Runs `fn(lock)` while holding the session's write lock and releases it however `fn` ends: return,
@@ -67,7 +120,13 @@ export type SessionLockStats = NativeLockStats
 export declare function sessionLockStats(): SessionLockStats
 
 /** The built-in limits (the legacy lock's). */
-export declare const DEFAULTS: Readonly<{ acquireTimeoutMs: number; staleMs: number; maxHoldMs: number }>
+export declare const DEFAULTS: Readonly<{
+  acquireTimeoutMs: number
+  staleMs: number
+  maxHoldMs: number
+  noticeAfterMs: number
+  durability: Durability
+}>
 
 /** Parameters of the legacy `acquireSessionWriteLock`; `undefined`/`null` limits mean the defaults. */
 export interface AcquireSessionWriteLockParams {
@@ -132,11 +191,13 @@ export declare function resolveSessionLockMaxHoldFromTimeout(params: {
 }): number
 
 /** The process that held the lock when a wait gave up. */
-export interface LockOwner {
+export interface TimeoutOwner {
   pid: number | null
   alive: boolean | null
   /** `kernel` (this package), `legacy` (the JavaScript lock), `in-process`, or `unknown`. */
   kind: 'kernel' | 'legacy' | 'in-process' | 'unknown'
+  /** How long it has held the lock, from its payload. */
+  heldForMs: number | null
 }
 
 export declare class SessionWriteLockError extends Error {
@@ -150,7 +211,7 @@ export declare class SessionWriteLockTimeoutError extends SessionWriteLockError 
   readonly lockPath: string
   readonly timeoutMs: number
   readonly waitedMs: number
-  readonly owner: LockOwner
+  readonly owner: TimeoutOwner
 }
 
 export declare class SessionWriteLockAbortedError extends SessionWriteLockError {
@@ -176,6 +237,13 @@ export declare class SessionWriteLockReentrancyError extends SessionWriteLockErr
 export declare class SessionWriteLockUnsafePathError extends SessionWriteLockError {
   readonly code: 'SESSION_WRITE_LOCK_UNSAFE_PATH'
   readonly path: string
+}
+
+/** `lock.read()` met an invalid line. */
+export declare class SessionTranscriptCorruptError extends SessionWriteLockError {
+  readonly code: 'SESSION_TRANSCRIPT_CORRUPT'
+  readonly path: string
+  readonly line: number
 }
 
 /** An invalid configuration value. */

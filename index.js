@@ -9,7 +9,8 @@ const { AsyncLocalStorage } = require('node:async_hooks')
 const native = require('./binding')
 const errors = require('./lib/errors')
 const { checkSessionFile, checkFunction, lockOptions } = require('./lib/options')
-const { SessionWriteLock, kRelease } = require('./lib/lock')
+const { SessionWriteLock, kRelease, kAppendEncoded } = require('./lib/lock')
+const { encodeEntries, SessionTranscriptCorruptError } = require('./lib/entries')
 const compat = require('./lib/compat')
 const sessions = require('./lib/sessions')
 
@@ -65,9 +66,28 @@ function abortedBeforeStart(sessionFile, signal) {
   )
 }
 
+/** One notice for a wait longer than `noticeAfterMs`: who holds the lock, and for how long. */
+function noticeWait(sessionFile, o, started) {
+  let lockPath
+  try {
+    lockPath = native.lockPathFor(sessionFile)
+  } catch {
+    return
+  }
+  const owner = native.lockOwner(lockPath)
+  const info = { sessionFile: path.resolve(sessionFile), lockPath, waitedMs: Math.round(performance.now() - started), owner }
+  if (o.onWait) return o.onWait(info)
+  const held = owner.heldForMs === null || owner.heldForMs === undefined ? '' : ` for ${owner.heldForMs} ms`
+  process.emitWarning(
+    `waited ${info.waitedMs} ms so far for ${lockPath}, held by ${owner.kind} pid ${owner.pid ?? 'unknown'}${held}`,
+    { code: 'SESSION_WRITE_LOCK_WAIT' },
+  )
+}
+
 async function acquireHandle(sessionFile, o) {
   const { signal } = o
   if (signal?.aborted) throw abortedBeforeStart(sessionFile, signal)
+  const started = performance.now()
   let ticket
   try {
     ticket = native.requestLock(sessionFile, nativeOptions(o))
@@ -77,13 +97,24 @@ async function acquireHandle(sessionFile, o) {
   if (typeof ticket !== 'number') return ticket
   const onAbort = () => native.cancelLock(ticket)
   signal?.addEventListener('abort', onAbort, { once: true })
+  const notice = Number.isFinite(o.noticeAfterMs)
+    ? setTimeout(() => noticeWait(sessionFile, o, started), o.noticeAfterMs)
+    : undefined
   try {
     return await native.waitLock(ticket)
   } catch (err) {
     throw fromNative(err, signal?.reason)
   } finally {
+    clearTimeout(notice)
     signal?.removeEventListener('abort', onAbort)
   }
+}
+
+/** Runs `onError(error, lock)` under the same lock; its own failure is reported, never substituted. */
+function reportOnErrorFailure(hookError) {
+  process.emitWarning(`session write lock onError hook failed: ${hookError?.message ?? hookError}`, {
+    code: 'SESSION_WRITE_LOCK_ON_ERROR_FAILED',
+  })
 }
 
 function runHolding(lock, fn) {
@@ -101,9 +132,18 @@ async function withSessionWriteLock(sessionFile, options, fn) {
   checkFunction(fn, 'fn')
   const nested = reentry(sessionFile, o.reentrant)
   if (nested) return fn(nested)
-  const lock = new SessionWriteLock(await acquireHandle(sessionFile, o), o.onRevoked)
+  const lock = new SessionWriteLock(await acquireHandle(sessionFile, o), { ...o, keepAliveMs: o.maxHoldMs })
   try {
     return await runHolding(lock, fn)
+  } catch (err) {
+    if (o.onError) {
+      try {
+        await runHolding(lock, () => o.onError(err, lock))
+      } catch (hookError) {
+        reportOnErrorFailure(hookError)
+      }
+    }
+    throw err
   } finally {
     lock[kRelease]()
   }
@@ -126,12 +166,48 @@ function withSessionWriteLockSync(sessionFile, options, fn) {
   } catch (err) {
     throw fromNative(err)
   }
-  const lock = new SessionWriteLock(handle, o.onRevoked)
+  const lock = new SessionWriteLock(handle, o)
   try {
     return runHolding(lock, fn)
+  } catch (err) {
+    if (o.onError) {
+      try {
+        runHolding(lock, () => o.onError(err, lock))
+      } catch (hookError) {
+        reportOnErrorFailure(hookError)
+      }
+    }
+    throw err
   } finally {
     lock[kRelease]()
   }
+}
+
+/**
+ * The narrow scope: takes the lock, appends one entry or an array of entries as JSONL lines in one
+ * contiguous write, and releases. Entries are serialized first, so one that cannot be serialized
+ * rejects with a TypeError before anything is locked or written.
+ */
+async function appendSessionEntries(sessionFile, entries, options) {
+  checkSessionFile(sessionFile)
+  const o = lockOptions(options)
+  const { data, count } = encodeEntries(entries)
+  const nested = reentry(sessionFile, o.reentrant)
+  if (nested) return nested[kAppendEncoded](data, count)
+  const lock = new SessionWriteLock(await acquireHandle(sessionFile, o), o)
+  try {
+    return lock[kAppendEncoded](data, count)
+  } finally {
+    lock[kRelease]()
+  }
+}
+
+/** The synchronous twin of `appendSessionEntries`: it blocks the thread while it waits. */
+function appendSessionEntriesSync(sessionFile, entries, options) {
+  checkSessionFile(sessionFile)
+  lockOptions(options)
+  const { data, count } = encodeEntries(entries)
+  return withSessionWriteLockSync(sessionFile, options, (lock) => lock[kAppendEncoded](data, count))
 }
 
 /** Process-wide counters and timings of this package's locks. */
@@ -159,7 +235,10 @@ async function acquireSessionWriteLock(params) {
 
 module.exports = {
   withSessionWriteLock,
+  appendSessionEntries,
+  appendSessionEntriesSync,
   acquireSessionWriteLock,
+  SessionTranscriptCorruptError,
   cleanStaleLockFiles: sessions.cleanStaleLockFiles,
   inspectSessionLocks: sessions.inspectSessionLocks,
   recoverSessionLocksOnStartup: sessions.recoverSessionLocksOnStartup,

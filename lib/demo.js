@@ -1,8 +1,9 @@
 'use strict'
 
-// `session-write-lock demo`: several gateway-like processes write one session; one is SIGKILLed while it
-// holds the lock. The run ends with a check that every acknowledged entry is there exactly once, no line
-// is torn, and nobody waited on the dead holder.
+// `session-write-lock demo`: several gateway-like processes write one session, holding the lock only for
+// their writes. One worker's model call fails mid-turn and records an error entry; one worker is
+// SIGKILLed while it holds the lock. The run ends with a check that every acknowledged entry is there
+// exactly once, no line is torn, and nobody waited on the dead holder.
 
 const fs = require('node:fs')
 const os = require('node:os')
@@ -11,11 +12,10 @@ const { spawn } = require('node:child_process')
 const { randomUUID } = require('node:crypto')
 
 const WORKERS = 4
-const TURNS = 25
+const TURNS = 15
 
-function startWorker(file, id, crash, onEvent) {
-  const args = [path.join(__dirname, 'demo-worker.js'), file, id, String(TURNS)]
-  if (crash) args.push('crash')
+function startWorker(file, id, role, onEvent) {
+  const args = [path.join(__dirname, 'demo-worker.js'), file, id, String(TURNS), role]
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
   let buf = ''
   child.stdout.setEncoding('utf8').on('data', (chunk) => {
@@ -30,7 +30,8 @@ async function demo({ out = process.stdout } = {}) {
   const file = path.join(stateDir, 'agents', 'main', 'sessions', `${randomUUID()}.jsonl`)
   const log = (line) => out.write(`${line}\n`)
   log(`session: ${file}`)
-  log(`${WORKERS} worker processes x ${TURNS} turns; worker w1 will be SIGKILLed while it holds the lock\n`)
+  log(`${WORKERS} worker processes x ${TURNS} turns (user message, model call with no lock held, reply)`)
+  log('  w1 will be SIGKILLed while it holds the lock; w2\'s third model call fails with a quota error\n')
 
   const acked = new Set()
   const counts = {}
@@ -46,7 +47,8 @@ async function demo({ out = process.stdout } = {}) {
       }
     }
     if (ev.type === 'ack') {
-      acked.add(`${ev.worker}:${ev.turn}`)
+      acked.add(`${ev.worker}:${ev.turn}:${ev.role}`)
+      if (ev.role === 'error') log(`  ${ev.worker}: model call failed; error entry recorded, session still usable`)
       counts[ev.worker] = (counts[ev.worker] ?? 0) + 1
       if (acked.size % 20 === 0) log(`  progress: ${acked.size} entries acknowledged ${JSON.stringify(counts)}`)
     }
@@ -61,22 +63,25 @@ async function demo({ out = process.stdout } = {}) {
     if (ev.type === 'error') log(`  ${ev.worker} failed: ${ev.code} ${ev.message}`)
   }
   const exits = await Promise.all(
-    Array.from({ length: WORKERS }, (_, i) => startWorker(file, `w${i + 1}`, i === 0, onEvent)),
+    Array.from({ length: WORKERS }, (_, i) => startWorker(file, `w${i + 1}`, ['crash', 'failing'][i] ?? 'normal', onEvent)),
   )
 
   const lines = fs.readFileSync(file, 'utf8').split('\n')
   const torn = lines.pop() !== '' ? 1 : 0
   const seen = new Map()
+  let errors = 0
   for (const line of lines) {
-    const { worker, turn } = JSON.parse(line)
-    const key = `${worker}:${turn}`
+    const { worker, turn, role } = JSON.parse(line)
+    const key = `${worker}:${turn}:${role}`
     seen.set(key, (seen.get(key) ?? 0) + 1)
+    if (role === 'error') errors++
   }
   const missing = [...acked].filter((k) => seen.get(k) !== 1)
   const others = exits.filter((e) => e.id !== 'w1')
   const checks = [
     [`every acknowledged entry is present exactly once (${acked.size} entries)`, missing.length === 0],
     ['no line is torn', torn === 0],
+    ['the failed model call left an error entry, and its worker carried on', errors === 1 && exits[1].code === 0],
     [
       `nobody waited on the dead holder (next acquisition ${firstAfterKill} ms after the kill)`,
       firstAfterKill !== null && firstAfterKill < 1000,

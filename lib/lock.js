@@ -5,10 +5,13 @@
 
 const native = require('../binding')
 const { SessionWriteLockLostError, fromNative } = require('./errors')
+const { encodeEntries, readEntries } = require('./entries')
 
 const kHandle = Symbol('handle')
 const kController = Symbol('controller')
 const kRelease = Symbol('release')
+const kAppendEncoded = Symbol('appendEncoded')
+const kKeepAlive = Symbol('keepAlive')
 
 /** Locks of this thread that are held right now, by native id, for revocation events. */
 const live = new Map()
@@ -21,6 +24,8 @@ native.setRevokeListener((id, reason) => {
     lockPath: lock.lockPath,
     reason,
   })
+  clearTimeout(lock[kKeepAlive])
+  lock[kController] ??= new AbortController()
   lock[kController].abort(error)
   if (lock.onRevoked) lock.onRevoked(error)
   else process.emitWarning(error.message, { code: 'SESSION_WRITE_LOCK_REVOKED' })
@@ -35,10 +40,16 @@ process.on('exit', () => {
 
 /** A held session lock, as the callback of `withSessionWriteLock` sees it. */
 class SessionWriteLock {
-  constructor(handle, onRevoked) {
+  /**
+   * `keepAliveMs`: for callback-scoped holds, keep the event loop alive until the watchdog could fire,
+   * so that a callback awaiting only `lock.signal` is still there to see the revocation.
+   */
+  constructor(handle, { onRevoked, durability = 'none', keepAliveMs } = {}) {
     this[kHandle] = handle
-    this[kController] = new AbortController()
+    this[kKeepAlive] = Number.isFinite(keepAliveMs) ? setTimeout(() => {}, keepAliveMs + 1000) : undefined
+    this[kController] = undefined // created on first use of `signal`: most holds never look at it
     this.onRevoked = onRevoked
+    this.durability = durability
     this.lockPath = handle.lockPath
     this.sessionFile = handle.sessionFile
     live.set(handle.id, this)
@@ -46,6 +57,7 @@ class SessionWriteLock {
 
   /** Aborted, with a `SessionWriteLockLostError` as its reason, if the hold is revoked. */
   get signal() {
+    this[kController] ??= new AbortController()
     return this[kController].signal
   }
 
@@ -63,11 +75,55 @@ class SessionWriteLock {
     }
   }
 
+  /**
+   * Appends one entry or an array of entries as JSONL lines, in one contiguous write. A torn last line
+   * left by a crash is repaired first; a failed write is rolled back. Throws `SessionWriteLockLostError`
+   * if the hold was revoked or the callback has settled.
+   */
+  append(entries) {
+    const { data, count } = encodeEntries(entries)
+    return this[kAppendEncoded](data, count)
+  }
+
+  /** Appends already-encoded JSONL lines. */
+  [kAppendEncoded](data, count) {
+    let written
+    try {
+      written = this[kHandle].append(data, this.durability)
+    } catch (err) {
+      throw fromNative(err)
+    }
+    if (written.repair) {
+      process.emitWarning(
+        `repaired a torn last line of ${this.sessionFile} (${written.repair}${written.quarantinePath ? `, moved to ${written.quarantinePath}` : ''})`,
+        { code: 'SESSION_TRANSCRIPT_REPAIRED' },
+      )
+    }
+    return { entries: count, ...written }
+  }
+
+  /** Reads and parses the transcript (an unterminated last line is skipped). */
+  read() {
+    this.assertHeld()
+    return readEntries(this.sessionFile)
+  }
+
+  /** Replaces the whole transcript atomically with these entries (temporary file and rename). */
+  rewrite(entries) {
+    const { data, count } = encodeEntries(Array.isArray(entries) ? entries : [entries])
+    try {
+      return { entries: count, bytes: this[kHandle].rewrite(data, this.durability) }
+    } catch (err) {
+      throw fromNative(err)
+    }
+  }
+
   /** Releases the lock (the Rust guard unlinks the sidecar, then closes it). Idempotent. */
   [kRelease]() {
+    clearTimeout(this[kKeepAlive])
     live.delete(this[kHandle].id)
     return this[kHandle].release()
   }
 }
 
-module.exports = { SessionWriteLock, kRelease }
+module.exports = { SessionWriteLock, kRelease, kAppendEncoded }

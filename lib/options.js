@@ -9,9 +9,24 @@ const DEFAULTS = Object.freeze({
   acquireTimeoutMs: 10_000,
   staleMs: 30 * 60_000,
   maxHoldMs: 5 * 60_000,
+  noticeAfterMs: 2_000,
+  durability: 'none',
 })
 
-const LOCK_OPTION_KEYS = new Set(['acquireTimeoutMs', 'staleMs', 'maxHoldMs', 'signal', 'reentrant', 'onRevoked'])
+const DURABILITIES = ['none', 'data', 'full']
+
+const LOCK_OPTION_KEYS = new Set([
+  'acquireTimeoutMs',
+  'staleMs',
+  'maxHoldMs',
+  'noticeAfterMs',
+  'durability',
+  'signal',
+  'reentrant',
+  'onRevoked',
+  'onWait',
+  'onError',
+])
 
 function checkSessionFile(sessionFile, name = 'sessionFile') {
   if (typeof sessionFile !== 'string') throw invalidArgType(name, 'of type string', sessionFile)
@@ -47,19 +62,28 @@ function lockOptions(options, extraKeys = []) {
   }
   const pick = (key, allowInfinity) =>
     options[key] === undefined ? DEFAULTS[key] : duration(options[key], key, allowInfinity)
-  const { signal, reentrant, onRevoked } = options
+  const { signal, reentrant, onRevoked, onWait, onError, durability = DEFAULTS.durability } = options
   if (signal !== undefined && !isAbortSignal(signal)) throw invalidArgType('options.signal', 'an AbortSignal', signal)
   if (reentrant !== undefined && typeof reentrant !== 'boolean') {
     throw invalidArgType('options.reentrant', 'of type boolean', reentrant)
   }
-  if (onRevoked !== undefined) checkFunction(onRevoked, 'options.onRevoked')
+  for (const [name, fn] of Object.entries({ onRevoked, onWait, onError })) {
+    if (fn !== undefined) checkFunction(fn, `options.${name}`)
+  }
+  if (!DURABILITIES.includes(durability)) {
+    throw invalidArgValue('options.durability', `must be one of ${DURABILITIES.map((d) => `"${d}"`).join(', ')}`, durability)
+  }
   return {
     acquireTimeoutMs: pick('acquireTimeoutMs', true),
     staleMs: pick('staleMs', true),
     maxHoldMs: pick('maxHoldMs', true),
+    noticeAfterMs: pick('noticeAfterMs', true),
+    durability,
     signal,
     reentrant: reentrant !== false,
     onRevoked,
+    onWait,
+    onError,
   }
 }
 

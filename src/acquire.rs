@@ -14,7 +14,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::clock;
 use crate::error::{LockError, Owner};
-use crate::hold::{self, Held, RevokeHook};
+use crate::hold::{self, Claimed, Held, RevokeHook};
 use crate::kernel_lock::{self, Claim, KernelWait};
 use crate::payload::Payload;
 use crate::process::{self, Os};
@@ -267,17 +267,22 @@ fn claim(
             Verdict::RecoverCrashed { .. } => stats::bump(&COUNTERS.recoveries),
             Verdict::TakeOverStale { .. } => stats::bump(&COUNTERS.legacy_takeovers),
         }
-        hold::write_our_payload(&file, st.size)
+        let acquired_at_ms = clock::now_ms();
+        hold::write_our_payload(&file, st.size, acquired_at_ms)
             .map_err(|e| LockError::io("write", path, e))
             .inspect_err(|_| discard_if_created(&file, created, path))?;
         stats::bump(&COUNTERS.acquisitions);
         WAIT_TIMES.record(started.elapsed());
+        let claimed = Claimed {
+            file,
+            id: st.id,
+            acquired_at_ms,
+            turn,
+        };
         let s = settings;
         let held = Held::new(
             target.clone(),
-            file,
-            st.id,
-            turn,
+            claimed,
             s.stale_ms,
             s.max_hold,
             s.on_revoke.clone(),
@@ -318,7 +323,7 @@ fn discard_if_created(file: &File, created: bool, path: &Path) {
     }
 }
 
-/// Who holds the sidecar now, for a timeout report.
+/// Who holds the sidecar now, for a timeout report or a wait notice.
 pub fn current_owner(path: &Path) -> Owner {
     let payload = sidecar::open_for_inspection(path)
         .ok()
@@ -329,6 +334,7 @@ pub fn current_owner(path: &Path) -> Owner {
             pid: None,
             alive: None,
             kind: "unknown",
+            held_for_ms: None,
         };
     };
     let pid = payload.pid();
@@ -338,10 +344,14 @@ pub fn current_owner(path: &Path) -> Owner {
         Payload::Parsed(_) => "legacy",
         _ => "unknown",
     };
+    let since = payload
+        .fields()
+        .and_then(|f| f.acquired_at_ms.or(f.created_at_ms));
     Owner {
         pid,
         alive: pid.map(process::pid_alive),
         kind,
+        held_for_ms: since.map(|t| (clock::now_ms() - t).max(0)),
     }
 }
 
@@ -441,7 +451,7 @@ mod tests {
 
     fn hold_payload_of_dead_kernel_holder() -> String {
         // A live pid: only the kernel marker, and the free kernel lock, make it reclaimable.
-        crate::payload::render(1, clock::now_ms(), None)
+        crate::payload::render(1, clock::now_ms(), clock::now_ms(), None)
     }
 
     #[test]

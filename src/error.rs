@@ -15,6 +15,8 @@ pub struct Owner {
     pub alive: Option<bool>,
     /// `kernel`, `legacy`, `unknown` (payload unreadable) or `in-process`.
     pub kind: &'static str,
+    /// How long it has held the lock, from the payload (`acquiredAt`, else `createdAt`).
+    pub held_for_ms: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,12 @@ pub enum LockError {
 }
 
 /// `pid=<P>`, or `unknown`, exactly as the legacy message says it.
+impl Owner {
+    pub fn to_json(&self) -> Value {
+        json!({ "pid": self.pid, "alive": self.alive, "kind": self.kind, "heldForMs": self.held_for_ms })
+    }
+}
+
 fn owner_label(owner: &Owner) -> String {
     owner
         .pid
@@ -98,7 +106,7 @@ impl LockError {
                 "lockPath": lock_path,
                 "timeoutMs": timeout_ms,
                 "waitedMs": waited_ms,
-                "owner": { "pid": owner.pid, "alive": owner.alive, "kind": owner.kind },
+                "owner": owner.to_json(),
             }),
             LockError::Aborted {
                 lock_path,
@@ -186,6 +194,7 @@ mod tests {
                 pid: Some(42),
                 alive: Some(true),
                 kind: "kernel",
+                held_for_ms: Some(5),
             },
         };
         assert_eq!(
@@ -223,6 +232,7 @@ mod tests {
                 pid: None,
                 alive: None,
                 kind: "unknown",
+                held_for_ms: None,
             },
         };
         assert_eq!(

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::error::LockError;
+use crate::jsonl::{self, Appended, Durability};
 use crate::registry::Turn;
 use crate::sidecar::{self, FileId, LockTarget};
 use crate::stats::{self, COUNTERS, HOLD_TIMES};
@@ -35,6 +36,8 @@ pub struct Hold {
     pub id: u64,
     pub target: LockTarget,
     pub acquired_at: Instant,
+    /// Wall-clock time of the acquisition, as written in the payload's `acquiredAt`.
+    pub acquired_at_ms: i64,
     max_hold: Option<Duration>,
     refresh_every: Duration,
     on_revoke: Option<RevokeHook>,
@@ -63,22 +66,35 @@ fn refresh_interval(stale_ms: i64) -> Duration {
     Duration::from_millis((stale_ms / 3).clamp(1_000, 600_000) as u64)
 }
 
+/// A sidecar whose kernel lock and in-process turn were just obtained, with our payload written.
+pub struct Claimed {
+    pub file: File,
+    pub id: FileId,
+    pub acquired_at_ms: i64,
+    pub turn: Turn,
+}
+
 impl Held {
     pub(crate) fn new(
         target: LockTarget,
-        file: File,
-        id: FileId,
-        turn: Turn,
+        claimed: Claimed,
         stale_ms: i64,
         max_hold: Option<Duration>,
         on_revoke: Option<RevokeHook>,
     ) -> Held {
+        let Claimed {
+            file,
+            id,
+            acquired_at_ms,
+            turn,
+        } = claimed;
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let now = Instant::now();
         let hold = Arc::new(Hold {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             target,
             acquired_at: now,
+            acquired_at_ms,
             max_hold,
             refresh_every: refresh_interval(stale_ms),
             on_revoke,
@@ -102,15 +118,12 @@ impl Held {
     }
 }
 
-/// Writes our payload (pid, createdAt, starttime and the kernel marker) into a sidecar we hold, whose
-/// current length is `old_len`.
-pub fn write_our_payload(file: &File, old_len: u64) -> std::io::Result<()> {
+/// Writes our payload (pid, createdAt, starttime, the kernel marker, acquiredAt) into a sidecar we hold,
+/// whose current length is `old_len`.
+pub fn write_our_payload(file: &File, old_len: u64, acquired_at_ms: i64) -> std::io::Result<()> {
     let (pid, starttime) = process::self_identity();
-    sidecar::write_payload(
-        file,
-        payload::render(pid, clock::now_ms(), starttime).as_bytes(),
-        old_len,
-    )
+    let text = payload::render(pid, clock::now_ms(), acquired_at_ms, starttime);
+    sidecar::write_payload(file, text.as_bytes(), old_len)
 }
 
 impl Hold {
@@ -153,6 +166,21 @@ impl Hold {
             }
             Err(e) => Err(LockError::io("lstat", &self.target.lock_path, e)),
         }
+    }
+
+    /// Appends whole lines to the transcript, checking first that the hold is live and still ours.
+    pub fn append(&self, bytes: &[u8], durability: Durability) -> Result<Appended, LockError> {
+        let appended =
+            self.with_file(|_| jsonl::append(&self.target.session_file, bytes, durability))??;
+        if appended.repair.is_some() {
+            stats::bump(&COUNTERS.repairs);
+        }
+        Ok(appended)
+    }
+
+    /// Replaces the transcript atomically, checking first that the hold is live and still ours.
+    pub fn rewrite(&self, bytes: &[u8], durability: Durability) -> Result<u64, LockError> {
+        self.with_file(|_| jsonl::rewrite(&self.target.session_file, bytes, durability))?
     }
 
     /// Fails with `SESSION_WRITE_LOCK_LOST` unless this hold is live and its sidecar is still ours.
@@ -213,8 +241,9 @@ impl Hold {
             }
         }
         let refresh_due = now.duration_since(self.inner().last_refresh) >= self.refresh_every;
-        let refreshed =
-            self.with_file(|file| refresh_due.then(|| write_our_payload(file, u64::MAX)));
+        let refreshed = self.with_file(|file| {
+            refresh_due.then(|| write_our_payload(file, u64::MAX, self.acquired_at_ms))
+        });
         if let Ok(Some(_)) = refreshed {
             self.inner().last_refresh = now;
         }

@@ -188,7 +188,7 @@ mod tests {
         fs::write(d.join("old.jsonl.lock"), legacy_payload(1, 10_000)).unwrap();
         fs::write(
             d.join("crashed.jsonl.lock"),
-            render(me as u32, clock::now_ms(), None),
+            render(me as u32, clock::now_ms(), clock::now_ms(), None),
         )
         .unwrap();
         fs::write(d.join("junk.jsonl.lock"), "{}").unwrap();

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod error;
 pub mod hold;
 pub mod inspect;
+pub mod jsonl;
 pub mod kernel_lock;
 pub mod monitor;
 pub mod payload;
@@ -55,7 +56,8 @@ fn duration_or_forever(ms: f64) -> Option<Duration> {
     (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0))
 }
 
-type RevokeListener = ThreadsafeFunction<(f64, String), (), (f64, String), Status, false, true>;
+type RevokeListener =
+    ThreadsafeFunction<FnArgs<(f64, String)>, (), FnArgs<(f64, String)>, Status, false, true>;
 
 thread_local! {
     /// The revocation listener of the JavaScript environment running on this thread.
@@ -68,10 +70,8 @@ thread_local! {
 pub fn set_revoke_listener(listener: RevokeListener) {
     let listener = Arc::new(listener);
     let hook: RevokeHook = Arc::new(move |id, reason: &str| {
-        listener.call(
-            (id as f64, reason.to_string()),
-            ThreadsafeFunctionCallMode::NonBlocking,
-        );
+        let args = FnArgs::from((id as f64, reason.to_string()));
+        listener.call(args, ThreadsafeFunctionCallMode::NonBlocking);
     });
     REVOKE_LISTENER.with(|l| *l.borrow_mut() = Some(hook));
 }
@@ -151,15 +151,106 @@ impl LockHandle {
     /// Throws `SESSION_WRITE_LOCK_LOST` unless the lock is held and its sidecar is still ours.
     #[napi]
     pub fn assert_held(&self) -> Result<()> {
-        match &self.held {
-            Some(h) => h.assert_held().map_err(to_napi),
-            None => Err(to_napi(LockError::Lost {
+        self.hold()?.assert_held().map_err(to_napi)
+    }
+
+    /// Appends whole JSONL lines to the transcript in one write, repairing a torn tail first and
+    /// rolling back on failure. `durability` is `none`, `data` or `full`.
+    #[napi]
+    pub fn append(&self, data: &[u8], durability: String) -> Result<AppendResult> {
+        let appended = self
+            .hold()?
+            .append(data, durability_of(&durability)?)
+            .map_err(to_napi)?;
+        Ok(AppendResult::from(appended))
+    }
+
+    /// Replaces the transcript atomically (temporary file and rename), keeping its mode.
+    #[napi]
+    pub fn rewrite(&self, data: &[u8], durability: String) -> Result<f64> {
+        let bytes = self
+            .hold()?
+            .rewrite(data, durability_of(&durability)?)
+            .map_err(to_napi)?;
+        Ok(bytes as f64)
+    }
+}
+
+impl LockHandle {
+    fn hold(&self) -> Result<&Held> {
+        self.held.as_ref().ok_or_else(|| {
+            to_napi(LockError::Lost {
                 lock_path: self.lock_path.clone().into(),
                 reason: "released".into(),
-            })),
+            })
+        })
+    }
+}
+
+fn durability_of(s: &str) -> Result<jsonl::Durability> {
+    jsonl::Durability::parse(s).ok_or_else(|| {
+        to_napi(LockError::invalid(format!(
+            "durability must be \"none\", \"data\" or \"full\". Received '{s}'"
+        )))
+    })
+}
+
+/// What one append wrote.
+#[napi(object)]
+pub struct AppendResult {
+    /// Byte offset where the appended lines start.
+    pub offset: f64,
+    pub bytes: f64,
+    /// `completed` or `quarantined` when a torn last line was repaired first.
+    pub repair: Option<String>,
+    /// Where a quarantined fragment was moved.
+    pub quarantine_path: Option<String>,
+}
+
+impl From<jsonl::Appended> for AppendResult {
+    fn from(a: jsonl::Appended) -> Self {
+        let (repair, quarantine_path) = match a.repair {
+            None => (None, None),
+            Some(jsonl::Repair::Completed { .. }) => (Some("completed".into()), None),
+            Some(jsonl::Repair::Quarantined { sidecar, .. }) => (
+                Some("quarantined".into()),
+                Some(sidecar.to_string_lossy().into_owned()),
+            ),
+        };
+        AppendResult {
+            offset: a.offset as f64,
+            bytes: a.bytes as f64,
+            repair,
+            quarantine_path,
         }
     }
 }
+
+/// The holder of a sidecar, read from its payload.
+#[napi(object)]
+pub struct LockOwner {
+    pub pid: Option<f64>,
+    pub alive: Option<bool>,
+    /// `kernel`, `legacy`, `in-process` or `unknown`.
+    pub kind: String,
+    /// How long it has held the lock (`acquiredAt`, else `createdAt`).
+    pub held_for_ms: Option<f64>,
+}
+
+/// Who holds a sidecar right now.
+#[napi]
+pub fn lock_owner(lock_path: String) -> LockOwner {
+    let o = acquire::current_owner(std::path::Path::new(&lock_path));
+    LockOwner {
+        pid: o.pid.map(|p| p as f64),
+        alive: o.alive,
+        kind: o.kind.into(),
+        held_for_ms: o.held_for_ms.map(|h| h as f64),
+    }
+}
+
+#[napi]
+impl LockHandle {}
 
 static NEXT_TICKET: AtomicU32 = AtomicU32::new(1);
 

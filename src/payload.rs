@@ -33,6 +33,8 @@ pub struct Fields {
     pub starttime: Option<u64>,
     /// Written by a kernel-lock holder (this package).
     pub kernel: bool,
+    /// When a kernel-lock holder acquired it (`createdAt` is refreshed; this is not).
+    pub acquired_at_ms: Option<i64>,
 }
 
 impl Payload {
@@ -54,12 +56,17 @@ impl Payload {
         let created_at_ms = created_at.as_deref().and_then(parse_iso_ms);
         let starttime = map.get("starttime").and_then(|v| v.as_u64());
         let kernel = map.get(KERNEL_MARKER).and_then(|v| v.as_bool()) == Some(true);
+        let acquired_at_ms = map
+            .get("acquiredAt")
+            .and_then(|v| v.as_str())
+            .and_then(parse_iso_ms);
         Payload::Parsed(Fields {
             pid,
             created_at_ms,
             created_at,
             starttime,
             kernel,
+            acquired_at_ms,
         })
     }
 
@@ -96,7 +103,8 @@ fn json_positive_int(v: &Value) -> Option<i64> {
 }
 
 /// Our payload: 2-space pretty JSON with no trailing newline, as the legacy writer produces.
-pub fn render(pid: u32, created_at_ms: i64, starttime: Option<u64>) -> String {
+/// `createdAt` is refreshed while the lock is held; `acquiredAt` is not.
+pub fn render(pid: u32, created_at_ms: i64, acquired_at_ms: i64, starttime: Option<u64>) -> String {
     let mut out = format!(
         "{{\n  \"pid\": {pid},\n  \"createdAt\": \"{}\"",
         format_iso_ms(created_at_ms)
@@ -104,7 +112,10 @@ pub fn render(pid: u32, created_at_ms: i64, starttime: Option<u64>) -> String {
     if let Some(st) = starttime {
         out.push_str(&format!(",\n  \"starttime\": {st}"));
     }
-    out.push_str(&format!(",\n  \"{KERNEL_MARKER}\": true\n}}"));
+    out.push_str(&format!(
+        ",\n  \"{KERNEL_MARKER}\": true,\n  \"acquiredAt\": \"{}\"\n}}",
+        format_iso_ms(acquired_at_ms)
+    ));
     out
 }
 
@@ -234,10 +245,10 @@ mod tests {
 
     #[test]
     fn renders_what_the_legacy_reader_expects() {
-        let text = render(1234, 1_700_000_000_123, Some(987));
+        let text = render(1234, 1_700_000_000_123, 1_700_000_000_000, Some(987));
         assert_eq!(
             text,
-            "{\n  \"pid\": 1234,\n  \"createdAt\": \"2023-11-14T22:13:20.123Z\",\n  \"starttime\": 987,\n  \"kernelLock\": true\n}"
+            "{\n  \"pid\": 1234,\n  \"createdAt\": \"2023-11-14T22:13:20.123Z\",\n  \"starttime\": 987,\n  \"kernelLock\": true,\n  \"acquiredAt\": \"2023-11-14T22:13:20.000Z\"\n}"
         );
         let parsed = Payload::parse(text.as_bytes());
         let f = parsed.fields().unwrap();
@@ -245,6 +256,7 @@ mod tests {
         assert_eq!(f.created_at_ms, Some(1_700_000_000_123));
         assert_eq!(f.starttime, Some(987));
         assert!(f.kernel);
+        assert_eq!(f.acquired_at_ms, Some(1_700_000_000_000));
     }
 
     #[test]

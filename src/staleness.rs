@@ -196,9 +196,8 @@ mod tests {
         Fields {
             pid,
             created_at_ms: age.map(|a| NOW - a),
-            created_at: None,
             starttime,
-            kernel: false,
+            ..Fields::default()
         }
     }
 

@@ -1,0 +1,71 @@
+'use strict'
+
+// JSONL encoding and decoding of transcript entries. Serialization happens before the lock is taken
+// (or the disk touched), so an entry that cannot be serialized costs nothing and writes nothing.
+
+const fs = require('node:fs')
+
+const { SessionWriteLockError } = require('./errors')
+
+/** Encodes one entry or an array of entries as JSONL: one JSON document per line, each ending in `\n`. */
+function encodeEntries(entries) {
+  const list = Array.isArray(entries) ? entries : [entries]
+  let text = ''
+  for (let i = 0; i < list.length; i++) {
+    let json
+    try {
+      json = JSON.stringify(list[i])
+    } catch (cause) {
+      const err = new TypeError(`entry ${i} cannot be serialized as JSON: ${cause.message}`, { cause })
+      err.code = 'ERR_INVALID_ARG_VALUE'
+      throw err
+    }
+    if (json === undefined) {
+      const err = new TypeError(`entry ${i} cannot be serialized as JSON (it is ${typeof list[i]})`)
+      err.code = 'ERR_INVALID_ARG_VALUE'
+      throw err
+    }
+    text += `${json}\n`
+  }
+  return { data: Buffer.from(text, 'utf8'), count: list.length }
+}
+
+/** A transcript line that is not valid JSON (other than an unterminated last line). */
+class SessionTranscriptCorruptError extends SessionWriteLockError {
+  constructor(path, line, cause) {
+    super(`invalid JSON on line ${line} of ${path}: ${cause.message}`, 'SESSION_TRANSCRIPT_CORRUPT', { path, line }, { cause })
+  }
+}
+
+/**
+ * Reads and parses a transcript. An unterminated last line (a torn write) is skipped; an invalid line
+ * anywhere else is an error naming its line number. A missing transcript has no entries.
+ */
+function readEntries(path) {
+  let text
+  try {
+    const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
+    try {
+      text = fs.readFileSync(fd, 'utf8')
+    } finally {
+      fs.closeSync(fd)
+    }
+  } catch (err) {
+    if (err.code === 'ENOENT') return []
+    throw err
+  }
+  const lines = text.split('\n')
+  lines.pop() // '' after the last newline, or an unterminated fragment
+  const entries = []
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i] === '') continue
+    try {
+      entries.push(JSON.parse(lines[i]))
+    } catch (cause) {
+      throw new SessionTranscriptCorruptError(path, i + 1, cause)
+    }
+  }
+  return entries
+}
+
+module.exports = { encodeEntries, readEntries, SessionTranscriptCorruptError }

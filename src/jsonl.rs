@@ -1,0 +1,397 @@
+//! Transcript I/O under the lock: one contiguous append with rollback, torn-tail repair before it, and
+//! atomic replacement. The caller holds the session lock; nothing here locks.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, ErrorKind, Write};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::LockError;
+use crate::{clock, payload};
+
+/// How hard a write is pushed to stable storage before it resolves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// No sync: the page cache has it (what the legacy code did).
+    None,
+    /// `fdatasync` of the transcript.
+    Data,
+    /// `fsync` of the transcript (`F_FULLFSYNC` on macOS) and of its directory when the file is new.
+    Full,
+}
+
+impl Durability {
+    pub fn parse(s: &str) -> Option<Durability> {
+        match s {
+            "none" => Some(Durability::None),
+            "data" => Some(Durability::Data),
+            "full" => Some(Durability::Full),
+            _ => None,
+        }
+    }
+}
+
+/// What a torn-tail repair did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Repair {
+    /// The unterminated last line was valid JSON: a newline completed it.
+    Completed { offset: u64 },
+    /// The unterminated last line was not valid JSON: moved to `sidecar`, then cut from the transcript.
+    Quarantined {
+        offset: u64,
+        bytes: u64,
+        sidecar: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// Where the appended bytes start.
+    pub offset: u64,
+    pub bytes: u64,
+    pub repair: Option<Repair>,
+}
+
+fn io_err<'a>(syscall: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> LockError + 'a {
+    move |e| match e.raw_os_error() {
+        Some(libc::ELOOP) => LockError::UnsafeLockPath {
+            path: path.into(),
+            what: "a symbolic link (transcript)",
+        },
+        _ => LockError::io(syscall, path, e),
+    }
+}
+
+fn open_transcript(path: &Path) -> Result<(File, bool), LockError> {
+    let open = |create_new: bool| {
+        let mut o = OpenOptions::new();
+        o.read(true)
+            .append(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW);
+        if create_new {
+            o.create_new(true);
+        }
+        o.open(path)
+    };
+    let (file, created) = match open(false) {
+        Ok(f) => (f, false),
+        Err(e) if e.kind() == ErrorKind::NotFound => match open(true) {
+            Ok(f) => (f, true),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                (open(false).map_err(io_err("open", path))?, false)
+            }
+            Err(e) => return Err(io_err("open", path)(e)),
+        },
+        Err(e) => return Err(io_err("open", path)(e)),
+    };
+    let meta = file.metadata().map_err(io_err("fstat", path))?;
+    if !meta.file_type().is_file() {
+        return Err(LockError::UnsafeLockPath {
+            path: path.into(),
+            what: "not a regular file (transcript)",
+        });
+    }
+    Ok((file, created))
+}
+
+/// Appends `bytes` (whole lines) in one contiguous write, after repairing a torn tail. On failure the
+/// file is cut back to its length before the write, so no partial line is left.
+pub fn append(path: &Path, bytes: &[u8], durability: Durability) -> Result<Appended, LockError> {
+    let (mut file, created) = open_transcript(path)?;
+    let repair = repair_tail(&file, path)?;
+    let offset = file.metadata().map_err(io_err("fstat", path))?.len();
+    if let Err(e) = file.write_all(bytes) {
+        // Roll back whatever part was written; the original error is what the caller needs.
+        let _ = file.set_len(offset);
+        return Err(io_err("write", path)(e));
+    }
+    sync(&file, path, durability, created).inspect_err(|_| {
+        let _ = file.set_len(offset);
+    })?;
+    Ok(Appended {
+        offset,
+        bytes: bytes.len() as u64,
+        repair,
+    })
+}
+
+fn sync(file: &File, path: &Path, durability: Durability, created: bool) -> Result<(), LockError> {
+    match durability {
+        Durability::None => Ok(()),
+        Durability::Data => file.sync_data().map_err(io_err("fdatasync", path)),
+        Durability::Full => {
+            full_sync(file).map_err(io_err("fsync", path))?;
+            if created {
+                sync_dir(path)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(target_os = "macos")]
+fn full_sync(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_FULLFSYNC on a descriptor we own; no memory is passed.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_FULLFSYNC) } == 0 {
+        Ok(())
+    } else {
+        file.sync_all()
+    }
+}
+
+#[cfg(not(target_os = "macos"))]
+fn full_sync(file: &File) -> io::Result<()> {
+    file.sync_all()
+}
+
+fn sync_dir(path: &Path) -> Result<(), LockError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("fsync", dir))
+}
+
+/// If the file does not end in `\n`, completes or quarantines its last fragment.
+fn repair_tail(file: &File, path: &Path) -> Result<Option<Repair>, LockError> {
+    let len = file.metadata().map_err(io_err("fstat", path))?.len();
+    if len == 0 {
+        return Ok(None);
+    }
+    let mut last = [0u8];
+    file.read_exact_at(&mut last, len - 1)
+        .map_err(io_err("read", path))?;
+    if last[0] == b'\n' {
+        return Ok(None);
+    }
+    let start = last_line_start(file, len).map_err(io_err("read", path))?;
+    let mut fragment = vec![0u8; (len - start) as usize];
+    file.read_exact_at(&mut fragment, start)
+        .map_err(io_err("read", path))?;
+    if is_json_value(&fragment) {
+        (&*file).write_all(b"\n").map_err(io_err("write", path))?;
+        return Ok(Some(Repair::Completed { offset: start }));
+    }
+    let sidecar = quarantine(path, &fragment)?;
+    file.set_len(start).map_err(io_err("ftruncate", path))?;
+    Ok(Some(Repair::Quarantined {
+        offset: start,
+        bytes: len - start,
+        sidecar,
+    }))
+}
+
+/// Where the last line of a file of length `len` starts (just after the last `\n`, or 0).
+fn last_line_start(file: &File, len: u64) -> io::Result<u64> {
+    const CHUNK: u64 = 64 * 1024;
+    let mut end = len;
+    let mut buf = vec![0u8; CHUNK as usize];
+    while end > 0 {
+        let from = end.saturating_sub(CHUNK);
+        let chunk = &mut buf[..(end - from) as usize];
+        file.read_exact_at(chunk, from)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            return Ok(from + i as u64 + 1);
+        }
+        end = from;
+    }
+    Ok(0)
+}
+
+fn is_json_value(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(bytes).is_ok()
+}
+
+/// Writes a torn fragment to `<file>.corrupt-<timestamp>` (a new file, never an existing one).
+fn quarantine(path: &Path, fragment: &[u8]) -> Result<PathBuf, LockError> {
+    let stamp = payload::format_iso_ms(clock::now_ms()).replace(':', "-");
+    for n in 0..100 {
+        let suffix = if n == 0 {
+            String::new()
+        } else {
+            format!("-{n}")
+        };
+        let mut name = path.as_os_str().to_os_string();
+        name.push(format!(".corrupt-{stamp}{suffix}"));
+        let sidecar = PathBuf::from(name);
+        let created = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&sidecar);
+        match created {
+            Ok(mut f) => {
+                f.write_all(fragment).map_err(io_err("write", &sidecar))?;
+                f.sync_all().map_err(io_err("fsync", &sidecar))?;
+                return Ok(sidecar);
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io_err("open", &sidecar)(e)),
+        }
+    }
+    Err(LockError::io(
+        "open",
+        path,
+        io::Error::from(ErrorKind::AlreadyExists),
+    ))
+}
+
+/// Replaces the transcript atomically: a temporary file in the same directory, then `rename`. Readers
+/// see the old file or the new one, never a mix. An existing file's mode is kept.
+pub fn rewrite(path: &Path, bytes: &[u8], durability: Durability) -> Result<u64, LockError> {
+    let mode = match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(LockError::UnsafeLockPath {
+                path: path.into(),
+                what: "a symbolic link (transcript)",
+            })
+        }
+        Ok(m) => m.mode() & 0o7777,
+        Err(e) if e.kind() == ErrorKind::NotFound => 0o600,
+        Err(e) => return Err(io_err("lstat", path)(e)),
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        ".{name}.rewrite-{}-{}",
+        std::process::id(),
+        clock::now_ms()
+    ));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+            .map_err(io_err("open", &tmp))?;
+        f.set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(io_err("fchmod", &tmp))?;
+        f.write_all(bytes).map_err(io_err("write", &tmp))?;
+        match durability {
+            Durability::None => {}
+            Durability::Data => f.sync_data().map_err(io_err("fdatasync", &tmp))?,
+            Durability::Full => full_sync(&f).map_err(io_err("fsync", &tmp))?,
+        }
+        fs::rename(&tmp, path).map_err(io_err("rename", path))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result?;
+    if durability == Durability::Full {
+        sync_dir(path)?;
+    }
+    Ok(bytes.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(tag: &str, content: &[u8]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("swl-jsonl-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("s.jsonl");
+        if !content.is_empty() {
+            fs::write(&p, content).unwrap();
+        }
+        p
+    }
+
+    #[test]
+    fn appends_contiguously_and_reports_offsets() {
+        let p = file("append", b"");
+        let a = append(&p, b"{\"a\":1}\n", Durability::None).unwrap();
+        let b = append(&p, b"{\"b\":2}\n{\"c\":3}\n", Durability::Full).unwrap();
+        assert_eq!((a.offset, a.bytes, b.offset, b.bytes), (0, 8, 8, 16));
+        assert_eq!(fs::read(&p).unwrap(), b"{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n");
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_valid_unterminated_tail_is_completed() {
+        let p = file("complete", b"{\"a\":1}\n{\"b\":2}");
+        let r = append(&p, b"{\"c\":3}\n", Durability::None).unwrap();
+        assert_eq!(r.repair, Some(Repair::Completed { offset: 8 }));
+        assert_eq!(fs::read(&p).unwrap(), b"{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n");
+    }
+
+    #[test]
+    fn an_invalid_tail_is_quarantined_and_cut_keeping_complete_lines() {
+        let p = file("quarantine", b"{\"a\":1}\n{\"b\":");
+        let r = append(&p, b"{\"c\":3}\n", Durability::None).unwrap();
+        let Some(Repair::Quarantined {
+            offset,
+            bytes,
+            sidecar,
+        }) = r.repair
+        else {
+            panic!("{r:?}")
+        };
+        assert_eq!((offset, bytes), (8, 5));
+        assert_eq!(fs::read(&sidecar).unwrap(), b"{\"b\":");
+        assert!(sidecar.to_string_lossy().contains("s.jsonl.corrupt-"));
+        assert_eq!(fs::read(&p).unwrap(), b"{\"a\":1}\n{\"c\":3}\n");
+    }
+
+    #[test]
+    fn a_file_with_no_newline_at_all_is_one_fragment() {
+        let p = file("nonl", b"garbage without newline");
+        append(&p, b"{}\n", Durability::None).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"{}\n");
+    }
+
+    #[test]
+    fn long_tails_are_found_across_chunks() {
+        let mut content = b"{\"a\":1}\n".to_vec();
+        content.extend(std::iter::repeat_n(b'x', 200_000));
+        let p = file("long", &content);
+        let r = append(&p, b"{}\n", Durability::None).unwrap();
+        assert!(matches!(
+            r.repair,
+            Some(Repair::Quarantined {
+                offset: 8,
+                bytes: 200_000,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn symlinked_transcripts_are_refused() {
+        let p = file("symlink", b"");
+        let target = p.with_file_name("target");
+        fs::write(&target, "keep").unwrap();
+        std::os::unix::fs::symlink(&target, &p).unwrap();
+        assert_eq!(
+            append(&p, b"{}\n", Durability::None).unwrap_err().code(),
+            "SESSION_WRITE_LOCK_UNSAFE_PATH"
+        );
+        assert_eq!(
+            rewrite(&p, b"{}\n", Durability::None).unwrap_err().code(),
+            "SESSION_WRITE_LOCK_UNSAFE_PATH"
+        );
+        assert_eq!(fs::read_to_string(&target).unwrap(), "keep");
+    }
+
+    #[test]
+    fn rewrite_replaces_atomically_and_keeps_the_mode() {
+        let p = file("rewrite", b"old\n");
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+        let ino = fs::metadata(&p).unwrap().ino();
+        rewrite(&p, b"{\"new\":true}\n", Durability::Full).unwrap();
+        let meta = fs::metadata(&p).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"{\"new\":true}\n");
+        assert_eq!(meta.mode() & 0o777, 0o640);
+        assert_ne!(meta.ino(), ino, "a new inode, renamed into place");
+        let leftovers: Vec<_> = fs::read_dir(p.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1);
+    }
+}
