@@ -52,8 +52,35 @@ export interface AppendResult {
   quarantinePath?: string
 }
 
+/** Per-call settings, already validated by `index.js`. */
+export interface CallSettings {
+  acquireTimeoutMs?: number
+  staleMs?: number
+  maxHoldMs?: number
+  noticeAfterMs?: number
+  durability?: string
+}
+
 /** Aborts the wait of a ticket (`SESSION_WRITE_LOCK_ABORTED`). */
 export declare function cancelLock(ticket: number): void
+
+/**
+ * A value handed to `configureSessionWriteLock`, described by `index.js` without losing `Infinity`,
+ * `NaN` or its type.
+ */
+export interface ConfigEntry {
+  key: string
+  /** `typeof` of the value (`null` for null). */
+  kind: string
+  number?: number
+  text?: string
+}
+
+/**
+ * Sets settings from code, above the environment and the file. Every entry is validated first; on
+ * an error nothing changes. A `null` value clears that key.
+ */
+export declare function configureLock(entries: Array<ConfigEntry>): void
 
 /** Inspects one sidecar without disturbing its holder. */
 export declare function inspectLockFile(lockPath: string, staleMsWindow: number, nowMs?: number | undefined | null): LockInspection
@@ -138,6 +165,25 @@ export declare function removeStaleLockFile(lockPath: string, staleMsWindow: num
  * the session and returns a ticket for `waitLock`. Never waits.
  */
 export declare function requestLock(sessionFile: string, options: NativeLockOptions): LockHandle | number
+
+/**
+ * The effective settings, each with its source (`call`, `configure`, `env:<NAME>`, `file:<path>` or
+ * `default`), in the order acquireTimeoutMs, staleMs, maxHoldMs, noticeAfterMs, durability.
+ */
+export interface ResolvedLockConfig {
+  acquireTimeoutMs: number
+  staleMs: number
+  maxHoldMs: number
+  noticeAfterMs: number
+  durability: string
+  sources: Array<string>
+  configPath?: string
+  /** New warnings (unknown keys in the file), reported once per change of the file. */
+  warnings: Array<string>
+}
+
+/** Resolves the settings through the layers: call, configure, environment, file, defaults. */
+export declare function resolveLockConfig(call: CallSettings, configPath?: string | undefined | null): ResolvedLockConfig
 
 /**
  * Registers the function called with `(lockId, reason)` when a hold of this environment is revoked.

@@ -26,6 +26,8 @@ export interface SessionWriteLockOptions {
   noticeAfterMs?: number
   /** Receives the wait notice. */
   onWait?: (notice: WaitNotice) => void
+  /** Reads settings from this `openclaw.json` instead of the usual lookup. */
+  configPath?: string
   /**
    * `withSessionWriteLock` only: when `fn` throws, runs under the same lock before release (for example to
    * record an error entry). The caller still receives `fn`'s original error.
@@ -118,6 +120,40 @@ export type SessionLockStats = NativeLockStats
 
 /** Process-wide counters and wait/hold percentiles of this package's locks. */
 export declare function sessionLockStats(): SessionLockStats
+
+export type SettingSource = 'call' | 'configure' | 'default' | `env:${string}` | `file:${string}`
+
+/** The settings in force, each with its source. */
+export interface ResolvedSessionWriteLockConfig {
+  configPath: string | null
+  acquireTimeoutMs: { value: number; source: SettingSource }
+  staleMs: { value: number; source: SettingSource }
+  maxHoldMs: { value: number; source: SettingSource }
+  noticeAfterMs: { value: number; source: SettingSource }
+  durability: { value: Durability; source: SettingSource }
+}
+
+export interface SessionWriteLockSettings {
+  acquireTimeoutMs?: number
+  staleMs?: number
+  maxHoldMs?: number
+  noticeAfterMs?: number
+  durability?: Durability
+}
+
+/**
+ * Each setting in force and where it came from: per-call `options`, `configureSessionWriteLock`, the
+ * environment (`OPENCLAW_SESSION_WRITE_LOCK_*`), `session.writeLock` in `openclaw.json`, or the default.
+ */
+export declare function resolveSessionWriteLockConfig(
+  options?: SessionWriteLockSettings & { configPath?: string },
+): ResolvedSessionWriteLockConfig
+
+/**
+ * Sets settings from code: above the environment and the file, below per-call options. Every value is
+ * validated first (`SessionWriteLockConfigError`); on an error nothing changes. `null` clears a key.
+ */
+export declare function configureSessionWriteLock(partial: { [K in keyof SessionWriteLockSettings]?: SessionWriteLockSettings[K] | null }): void
 
 /** The built-in limits (the legacy lock's). */
 export declare const DEFAULTS: Readonly<{
@@ -246,7 +282,15 @@ export declare class SessionTranscriptCorruptError extends SessionWriteLockError
   readonly line: number
 }
 
-/** An invalid configuration value. */
+/** An invalid configuration value, an unreadable `openclaw.json`, or invalid JSON5 in it. */
 export declare class SessionWriteLockConfigError extends SessionWriteLockError {
   readonly code: 'SESSION_WRITE_LOCK_CONFIG'
+  /** `file:<path>`, `env:<NAME>` or `configure`. */
+  readonly source: string
+  readonly key?: string
+  readonly value?: string
+  readonly expected?: string
+  readonly path?: string
+  readonly line?: number
+  readonly column?: number
 }

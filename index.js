@@ -9,6 +9,7 @@ const { AsyncLocalStorage } = require('node:async_hooks')
 const native = require('./binding')
 const errors = require('./lib/errors')
 const { checkSessionFile, checkFunction, lockOptions } = require('./lib/options')
+const config = require('./lib/config')
 const { SessionWriteLock, kRelease, kAppendEncoded } = require('./lib/lock')
 const { encodeEntries, SessionTranscriptCorruptError } = require('./lib/entries')
 const compat = require('./lib/compat')
@@ -24,6 +25,11 @@ const heldHere = new AsyncLocalStorage()
 
 function nativeOptions(o) {
   return { timeoutMs: o.acquireTimeoutMs, staleMs: o.staleMs, maxHoldMs: o.maxHoldMs }
+}
+
+/** The checked options of a call plus the settings in force for it (call, configure, env, file, defaults). */
+function withSettings(o) {
+  return { ...o, ...config.effectiveConfig(o.call, o.configPath) }
 }
 
 /** The lock this async context already holds on `sessionFile`, if any. */
@@ -132,7 +138,8 @@ async function withSessionWriteLock(sessionFile, options, fn) {
   checkFunction(fn, 'fn')
   const nested = reentry(sessionFile, o.reentrant)
   if (nested) return fn(nested)
-  const lock = new SessionWriteLock(await acquireHandle(sessionFile, o), { ...o, keepAliveMs: o.maxHoldMs })
+  const s = withSettings(o)
+  const lock = new SessionWriteLock(await acquireHandle(sessionFile, s), { ...s, keepAliveMs: s.maxHoldMs })
   try {
     return await runHolding(lock, fn)
   } catch (err) {
@@ -160,13 +167,14 @@ function withSessionWriteLockSync(sessionFile, options, fn) {
   checkFunction(fn, 'fn')
   const nested = reentry(sessionFile, o.reentrant)
   if (nested) return fn(nested)
+  const s = withSettings(o)
   let handle
   try {
-    handle = native.acquireLockSync(sessionFile, nativeOptions(o))
+    handle = native.acquireLockSync(sessionFile, nativeOptions(s))
   } catch (err) {
     throw fromNative(err)
   }
-  const lock = new SessionWriteLock(handle, o)
+  const lock = new SessionWriteLock(handle, s)
   try {
     return runHolding(lock, fn)
   } catch (err) {
@@ -194,7 +202,8 @@ async function appendSessionEntries(sessionFile, entries, options) {
   const { data, count } = encodeEntries(entries)
   const nested = reentry(sessionFile, o.reentrant)
   if (nested) return nested[kAppendEncoded](data, count)
-  const lock = new SessionWriteLock(await acquireHandle(sessionFile, o), o)
+  const s = withSettings(o)
+  const lock = new SessionWriteLock(await acquireHandle(sessionFile, s), s)
   try {
     return lock[kAppendEncoded](data, count)
   } finally {
@@ -225,10 +234,11 @@ async function acquireSessionWriteLock(params) {
   const o = lockOptions({ acquireTimeoutMs: timeoutMs, staleMs, maxHoldMs })
   const nested = reentry(sessionFile, allowReentrant)
   if (nested) return { release: async () => {} } // the outer acquisition releases
+  const s = withSettings(o)
   // Mark the caller's async context now, synchronously, so that its later calls can re-enter.
   const ref = { lock: null }
   heldHere.enterWith(withRef(ref))
-  const lock = new SessionWriteLock(await acquireHandle(sessionFile, o))
+  const lock = new SessionWriteLock(await acquireHandle(sessionFile, s), s)
   ref.lock = lock
   return { lockPath: lock.lockPath, release: async () => void lock[kRelease]() }
 }
@@ -246,6 +256,8 @@ module.exports = {
   withSessionWriteLockSync,
   sessionLockStats,
   SessionWriteLock,
-  DEFAULTS: require('./lib/options').DEFAULTS,
+  DEFAULTS: config.DEFAULTS,
+  resolveSessionWriteLockConfig: config.resolveSessionWriteLockConfig,
+  configureSessionWriteLock: config.configureSessionWriteLock,
   ...Object.fromEntries(Object.entries(errors).filter(([name]) => name.startsWith('SessionWriteLock'))),
 }

@@ -7,6 +7,13 @@ import path from 'node:path'
 
 export const FIXTURES = path.join(__dirname, 'fixtures')
 
+// Tests never read the machine's own OpenClaw configuration: point every lookup at a file that does not
+// exist, and drop any lock settings from the environment. Child processes inherit this.
+process.env.OPENCLAW_CONFIG_PATH = path.join(os.tmpdir(), 'swl-tests-no-such-openclaw.json')
+for (const name of Object.keys(process.env)) {
+  if (name.startsWith('OPENCLAW_SESSION_WRITE_LOCK_')) delete process.env[name]
+}
+
 /** A fresh directory with a session path in it, removed when the test ends. */
 export function tempSession(t: { after: (fn: () => void) => void }, name = 'session.jsonl') {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swl-test-'))

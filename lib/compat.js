@@ -4,7 +4,8 @@
 // one import line and keeps its call sites.
 
 const { invalidArgType, invalidArgValue } = require('./errors')
-const { checkSessionFile, DEFAULTS } = require('./options')
+const { checkSessionFile } = require('./options')
+const { DEFAULTS } = require('./config')
 
 const ACQUIRE_KEYS = new Set(['sessionFile', 'timeoutMs', 'staleMs', 'maxHoldMs', 'allowReentrant'])
 

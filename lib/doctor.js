@@ -6,7 +6,7 @@
 const path = require('node:path')
 
 const { inspectSessionLocks, removeIfStale, resolveStateDir, sessionDirectories } = require('./sessions')
-const { DEFAULTS } = require('./options')
+const { resolveSessionWriteLockConfig, KEYS } = require('./config')
 
 const USAGE = `Usage: session-write-lock doctor [dirs...] [--fix] [--json]
 
@@ -85,7 +85,14 @@ async function doctor(argv, { out = process.stdout, err = process.stderr } = {})
   }
   const stateDir = opts.dirs.length ? null : resolveStateDir()
   const dirs = opts.dirs.length ? opts.dirs : sessionDirectories(stateDir)
-  const staleMs = DEFAULTS.staleMs
+  let config
+  try {
+    config = resolveSessionWriteLockConfig()
+  } catch (e) {
+    err.write(`session-write-lock doctor: ${e.message}\n`)
+    return 1
+  }
+  const staleMs = config.staleMs.value
   const locks = []
   for (const dir of dirs) {
     for (const lock of inspectSessionLocks(dir, { staleMs })) {
@@ -95,8 +102,12 @@ async function doctor(argv, { out = process.stdout, err = process.stderr } = {})
   const remaining = locks.filter((l) => ['stale', 'unsafe'].includes(status(l)))
   if (opts.json) {
     const report = locks.map(({ error, ...l }) => ({ ...l, status: status(l), ...(error && { error: { code: error.code, message: error.message } }) }))
-    out.write(`${JSON.stringify({ stateDir, dirs, staleMs, locks: report, problems: remaining.length }, null, 2)}\n`)
+    const settings = Object.fromEntries(KEYS.map((k) => [k, { ...config[k], value: String(config[k].value) }]))
+    const json = { stateDir, dirs, config: { configPath: config.configPath, ...settings }, locks: report, problems: remaining.length }
+    out.write(`${JSON.stringify(json, null, 2)}\n`)
   } else {
+    out.write(`configuration${config.configPath ? ` (file: ${config.configPath})` : ''}:\n`)
+    for (const k of KEYS) out.write(`  ${k.padEnd(17)}${String(config[k].value).padEnd(10)} ${config[k].source}\n`)
     out.write(`scanned ${dirs.length} session director${dirs.length === 1 ? 'y' : 'ies'}${stateDir ? ` under ${stateDir}` : ''}\n`)
     if (locks.length) out.write(`${table(locks)}\n`)
     const removed = locks.filter((l) => l.removed).length

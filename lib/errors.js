@@ -89,6 +89,8 @@ function fromNative(err, cause) {
       return new SessionWriteLockLostError(text, fields)
     case 'unsafe':
       return new SessionWriteLockUnsafePathError(text, fields)
+    case 'config':
+      return new SessionWriteLockConfigError(text, fields)
     case 'type': {
       const e = new TypeError(text)
       e.code = code

@@ -1,26 +1,16 @@
 'use strict'
 
-// Argument checks for the public functions. Everything here runs before the disk is touched.
+// Argument checks for the public functions. Everything here runs before the disk is touched. Per-call
+// limits are only checked here; what is in force comes from lib/config.js, which resolves the layers.
 
 const { invalidArgType, invalidArgValue } = require('./errors')
 
-/** Built-in limits: the legacy lock's, so that swapping the import changes nothing by itself. */
-const DEFAULTS = Object.freeze({
-  acquireTimeoutMs: 10_000,
-  staleMs: 30 * 60_000,
-  maxHoldMs: 5 * 60_000,
-  noticeAfterMs: 2_000,
-  durability: 'none',
-})
-
 const DURABILITIES = ['none', 'data', 'full']
-
+const LIMITS = ['acquireTimeoutMs', 'staleMs', 'maxHoldMs', 'noticeAfterMs']
 const LOCK_OPTION_KEYS = new Set([
-  'acquireTimeoutMs',
-  'staleMs',
-  'maxHoldMs',
-  'noticeAfterMs',
+  ...LIMITS,
   'durability',
+  'configPath',
   'signal',
   'reentrant',
   'onRevoked',
@@ -49,20 +39,27 @@ function duration(value, name, allowInfinity) {
 }
 
 /**
- * Validates the options of a lock call and fills in defaults. `extraKeys` are the options a particular
- * entry point accepts on top of the lock's own.
+ * Validates the options of a lock call. Returns the per-call settings (`call`, only what was given) and
+ * the behavioural options.
  */
-function lockOptions(options, extraKeys = []) {
+function lockOptions(options) {
   if (options === undefined || options === null) options = {}
   if (typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
   for (const key of Object.keys(options)) {
-    if (!LOCK_OPTION_KEYS.has(key) && !extraKeys.includes(key)) {
-      throw invalidArgValue(`options.${key}`, 'option is not known', options[key])
-    }
+    if (!LOCK_OPTION_KEYS.has(key)) throw invalidArgValue(`options.${key}`, 'option is not known', options[key])
   }
-  const pick = (key, allowInfinity) =>
-    options[key] === undefined ? DEFAULTS[key] : duration(options[key], key, allowInfinity)
-  const { signal, reentrant, onRevoked, onWait, onError, durability = DEFAULTS.durability } = options
+  const call = {}
+  for (const key of LIMITS) {
+    if (options[key] !== undefined) call[key] = duration(options[key], key, true)
+  }
+  const { signal, reentrant, onRevoked, onWait, onError, durability, configPath } = options
+  if (durability !== undefined) {
+    if (!DURABILITIES.includes(durability)) {
+      throw invalidArgValue('options.durability', `must be one of ${DURABILITIES.map((d) => `"${d}"`).join(', ')}`, durability)
+    }
+    call.durability = durability
+  }
+  if (configPath !== undefined) checkSessionFile(configPath, 'options.configPath')
   if (signal !== undefined && !isAbortSignal(signal)) throw invalidArgType('options.signal', 'an AbortSignal', signal)
   if (reentrant !== undefined && typeof reentrant !== 'boolean') {
     throw invalidArgType('options.reentrant', 'of type boolean', reentrant)
@@ -70,21 +67,7 @@ function lockOptions(options, extraKeys = []) {
   for (const [name, fn] of Object.entries({ onRevoked, onWait, onError })) {
     if (fn !== undefined) checkFunction(fn, `options.${name}`)
   }
-  if (!DURABILITIES.includes(durability)) {
-    throw invalidArgValue('options.durability', `must be one of ${DURABILITIES.map((d) => `"${d}"`).join(', ')}`, durability)
-  }
-  return {
-    acquireTimeoutMs: pick('acquireTimeoutMs', true),
-    staleMs: pick('staleMs', true),
-    maxHoldMs: pick('maxHoldMs', true),
-    noticeAfterMs: pick('noticeAfterMs', true),
-    durability,
-    signal,
-    reentrant: reentrant !== false,
-    onRevoked,
-    onWait,
-    onError,
-  }
+  return { call, configPath, signal, reentrant: reentrant !== false, onRevoked, onWait, onError }
 }
 
 function isAbortSignal(value) {
@@ -96,4 +79,4 @@ function isAbortSignal(value) {
   )
 }
 
-module.exports = { DEFAULTS, checkSessionFile, checkFunction, duration, lockOptions }
+module.exports = { checkSessionFile, checkFunction, duration, lockOptions, LIMITS }

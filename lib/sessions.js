@@ -9,7 +9,11 @@ const path = require('node:path')
 
 const native = require('../binding')
 const { fromNative, invalidArgType, invalidArgValue } = require('./errors')
-const { DEFAULTS, duration } = require('./options')
+const { duration } = require('./options')
+const { effectiveConfig } = require('./config')
+
+/** The staleness window in force (call, configure, environment, file, default). */
+const configuredStaleMs = () => effectiveConfig({}).staleMs
 
 /** The OpenClaw state directory: `$OPENCLAW_STATE_DIR`, else `~/.openclaw`. */
 function resolveStateDir(env = process.env) {
@@ -76,7 +80,7 @@ function checkDir(dir, name) {
  */
 function inspectSessionLocks(dir, options = {}) {
   checkDir(dir, 'dir')
-  const staleMs = options.staleMs === undefined ? DEFAULTS.staleMs : duration(options.staleMs, 'staleMs', true)
+  const staleMs = options.staleMs === undefined ? configuredStaleMs() : duration(options.staleMs, 'staleMs', true)
   const found = callNative(native.listLockFiles, path.resolve(dir), '.lock')
   return found.map((p) => inspectOne(p, staleMs, undefined)).filter(Boolean)
 }
@@ -95,7 +99,7 @@ async function cleanStaleLockFiles(params) {
   }
   checkDir(params.sessionsDir, 'params.sessionsDir')
   const staleMs =
-    typeof params.staleMs === 'number' && params.staleMs > 0 ? params.staleMs : DEFAULTS.staleMs
+    typeof params.staleMs === 'number' && params.staleMs > 0 ? params.staleMs : configuredStaleMs()
   const nowMs = params.nowMs === undefined ? undefined : duration(params.nowMs, 'nowMs', false)
   const removeStale = params.removeStale !== false
   const locks = []

@@ -43,6 +43,10 @@ pub enum LockError {
     #[error("{message}")]
     InvalidArgument { message: String },
 
+    /// A configuration value (file, environment or `configureSessionWriteLock`) is invalid.
+    #[error("{0}")]
+    Config(crate::config::ConfigError),
+
     #[error("{syscall} failed for {}: {source}", .path.display())]
     Io {
         syscall: &'static str,
@@ -87,6 +91,7 @@ impl LockError {
             LockError::Lost { .. } => "SESSION_WRITE_LOCK_LOST".into(),
             LockError::UnsafeLockPath { .. } => "SESSION_WRITE_LOCK_UNSAFE_PATH".into(),
             LockError::InvalidArgument { .. } => "ERR_INVALID_ARG_VALUE".into(),
+            LockError::Config(_) => "SESSION_WRITE_LOCK_CONFIG".into(),
             LockError::Io { source, .. } => errno_code(source).to_string(),
         }
     }
@@ -119,6 +124,13 @@ impl LockError {
             }
             LockError::UnsafeLockPath { path, .. } => json!({ "kind": "unsafe", "path": path }),
             LockError::InvalidArgument { .. } => json!({ "kind": "type" }),
+            LockError::Config(e) => {
+                let mut fields = e.fields.clone();
+                if let Value::Object(f) = &mut fields {
+                    f.insert("kind".into(), "config".into());
+                }
+                fields
+            }
             LockError::Io {
                 syscall,
                 path,

@@ -3,6 +3,7 @@
 
 pub mod acquire;
 pub mod clock;
+pub mod config;
 pub mod error;
 pub mod hold;
 pub mod inspect;
@@ -469,4 +470,102 @@ pub fn remove_stale_lock_file(
     )
     .map(Into::into)
     .map_err(to_napi)
+}
+
+/// A value handed to `configureSessionWriteLock`, described by `index.js` without losing `Infinity`,
+/// `NaN` or its type.
+#[napi(object)]
+pub struct ConfigEntry {
+    pub key: String,
+    /// `typeof` of the value (`null` for null).
+    pub kind: String,
+    pub number: Option<f64>,
+    pub text: Option<String>,
+}
+
+fn raw_of(e: &ConfigEntry) -> config::Raw {
+    use config::Raw;
+    match (e.kind.as_str(), e.number, &e.text) {
+        ("number", Some(n), _) => Raw::Number(n),
+        ("string", _, Some(t)) => Raw::Text(t.clone()),
+        ("boolean", _, Some(t)) => Raw::Bool(t == "true"),
+        ("null" | "undefined", _, _) => Raw::Null,
+        ("object", _, _) => Raw::Object(Vec::new()),
+        (_, _, text) => Raw::Text(text.clone().unwrap_or_default()),
+    }
+}
+
+/// Sets settings from code, above the environment and the file. Every entry is validated first; on
+/// an error nothing changes. A `null` value clears that key.
+#[napi]
+pub fn configure_lock(entries: Vec<ConfigEntry>) -> Result<()> {
+    let raw: Vec<(String, config::Raw)> =
+        entries.iter().map(|e| (e.key.clone(), raw_of(e))).collect();
+    config::configure(&raw).map_err(|e| to_napi(LockError::Config(e)))
+}
+
+/// Per-call settings, already validated by `index.js`.
+#[napi(object)]
+pub struct CallSettings {
+    pub acquire_timeout_ms: Option<f64>,
+    pub stale_ms: Option<f64>,
+    pub max_hold_ms: Option<f64>,
+    pub notice_after_ms: Option<f64>,
+    pub durability: Option<String>,
+}
+
+/// The effective settings, each with its source (`call`, `configure`, `env:<NAME>`, `file:<path>` or
+/// `default`), in the order acquireTimeoutMs, staleMs, maxHoldMs, noticeAfterMs, durability.
+#[napi(object)]
+pub struct ResolvedLockConfig {
+    pub acquire_timeout_ms: f64,
+    pub stale_ms: f64,
+    pub max_hold_ms: f64,
+    pub notice_after_ms: f64,
+    pub durability: String,
+    pub sources: Vec<String>,
+    pub config_path: Option<String>,
+    /// New warnings (unknown keys in the file), reported once per change of the file.
+    pub warnings: Vec<String>,
+}
+
+/// Resolves the settings through the layers: call, configure, environment, file, defaults.
+#[napi]
+pub fn resolve_lock_config(
+    call: CallSettings,
+    config_path: Option<String>,
+) -> Result<ResolvedLockConfig> {
+    use config::{Setting, Source};
+    let ms = |v: Option<f64>| v.map(Setting::Ms);
+    let durability = call
+        .durability
+        .as_deref()
+        .map(|d| config::validate(4, &config::Raw::Text(d.into()), &Source::Call))
+        .transpose()
+        .map_err(|e| to_napi(LockError::Config(e)))?;
+    let layer = [
+        ms(call.acquire_timeout_ms),
+        ms(call.stale_ms),
+        ms(call.max_hold_ms),
+        ms(call.notice_after_ms),
+        durability,
+    ];
+    let r = config::resolve(&layer, config_path.as_deref().map(std::path::Path::new))
+        .map_err(|e| to_napi(LockError::Config(e)))?;
+    let [a, s, m, n, d] = &r.values;
+    let durability = match d.0 {
+        Setting::Durability(jsonl::Durability::Data) => "data",
+        Setting::Durability(jsonl::Durability::Full) => "full",
+        _ => "none",
+    };
+    Ok(ResolvedLockConfig {
+        acquire_timeout_ms: a.0.ms(),
+        stale_ms: s.0.ms(),
+        max_hold_ms: m.0.ms(),
+        notice_after_ms: n.0.ms(),
+        durability: durability.into(),
+        sources: r.values.iter().map(|(_, src)| src.to_string()).collect(),
+        config_path: r.config_path.map(|p| p.to_string_lossy().into_owned()),
+        warnings: r.warnings,
+    })
 }
