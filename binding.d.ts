@@ -9,37 +9,14 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/**
- * A held session lock. Dropping it (`release()`, or garbage collection as a last resort) releases the
- * lock: the sidecar is unlinked while the kernel lock is still held, then the descriptor is closed.
- */
-export declare class LockHandle {
-  /** Process-unique id of this hold. */
-  get id(): number
-  /** The `.lock` sidecar this hold owns. */
-  get lockPath(): string
-  /** The transcript, resolved against the working directory. */
-  get sessionFile(): string
-  /** Whether the lock is still held (not released, not revoked). */
-  get held(): boolean
-  /** Why the hold was revoked, if it was. */
-  get lostReason(): string | null
-  /** Releases the lock. Returns `false` when it was already released or revoked. */
-  release(): boolean
-  /** Throws `SESSION_WRITE_LOCK_LOST` unless the lock is held and its sidecar is still ours. */
-  assertHeld(): void
-  /**
-   * Appends whole JSONL lines to the transcript in one write, repairing a torn tail first and
-   * rolling back on failure. `durability` is `none`, `data` or `full`.
-   */
-  append(data: Uint8Array, durability: string): AppendResult
-  /** Replaces the transcript atomically (temporary file and rename), keeping its mode. */
-  rewrite(data: Uint8Array, durability: string): number
-
-}
-
 /** Acquires on the calling thread, blocking it (and so the event loop) until the lock is granted. */
-export declare function acquireLockSync(sessionFile: string, options: NativeLockOptions): LockHandle
+export declare function acquireLockSync(sessionFile: string, options: NativeLockOptions): number
+
+/**
+ * Appends whole JSONL lines to the transcript in one write, repairing a torn tail first and rolling
+ * back on failure. `durability` is `none`, `data` or `full`.
+ */
+export declare function appendLocked(id: number, data: Uint8Array, durability: string): AppendResult
 
 /** What one append wrote. */
 export interface AppendResult {
@@ -51,6 +28,9 @@ export interface AppendResult {
   /** Where a quarantined fragment was moved. */
   quarantinePath?: string
 }
+
+/** Throws `SESSION_WRITE_LOCK_LOST` unless the lock is held and its sidecar is still ours. */
+export declare function assertLockHeld(id: number): void
 
 /** Per-call settings, already validated by `index.js`. */
 export interface CallSettings {
@@ -87,6 +67,9 @@ export declare function inspectLockFile(lockPath: string, staleMsWindow: number,
 
 /** Paths in `dir` whose names end in `suffix`, sorted. A missing directory has none. */
 export declare function listLockFiles(dir: string, suffix: string): Array<string>
+
+/** Whether a lock is still held (not released, not revoked). */
+export declare function lockHeld(id: number): boolean
 
 /** One `.lock` sidecar as inspection sees it. */
 export interface LockInspection {
@@ -126,6 +109,23 @@ export interface LockOwner {
  */
 export declare function lockPathFor(sessionFile: string): string
 
+/** The `.lock` sidecar of a held lock. */
+export declare function lockPathOf(id: number): string
+
+/** Like `resolveLockConfig`, for every acquisition: values only. */
+export declare function lockSettings(call: CallSettings, configPath?: string | undefined | null): LockSettings
+
+/** The settings in force for one lock call, without sources: the per-acquisition fast path. */
+export interface LockSettings {
+  acquireTimeoutMs: number
+  staleMs: number
+  maxHoldMs: number
+  noticeAfterMs: number
+  durability: string
+  /** Set only when there are new warnings about the file. */
+  warnings?: Array<string>
+}
+
 /** Limits of one acquisition, already validated and resolved by `index.js`. */
 export interface NativeLockOptions {
   /** Milliseconds; `Infinity` waits forever. */
@@ -157,14 +157,18 @@ export interface NativeLockStats {
   holdMs: TimingStats
 }
 
+/** Releases a lock. Returns `false` when it was already released or revoked. */
+export declare function releaseLock(id: number): boolean
+
 /** Removes a sidecar only if it is still stale when judged again under its kernel lock. */
 export declare function removeStaleLockFile(lockPath: string, staleMsWindow: number, nowMs?: number | undefined | null): LockInspection
 
 /**
- * Takes the lock at once when nothing stands in the way; otherwise joins this process's FIFO queue for
- * the session and returns a ticket for `waitLock`. Never waits.
+ * Takes the lock at once when nothing stands in the way and returns its id (> 0); otherwise joins
+ * this process's FIFO queue for the session and returns a ticket for `waitLock`, negated (< 0).
+ * Never waits.
  */
-export declare function requestLock(sessionFile: string, options: NativeLockOptions): LockHandle | number
+export declare function requestLock(sessionFile: string, options: NativeLockOptions): number
 
 /**
  * The effective settings, each with its source (`call`, `configure`, `env:<NAME>`, `file:<path>` or
@@ -185,6 +189,9 @@ export interface ResolvedLockConfig {
 /** Resolves the settings through the layers: call, configure, environment, file, defaults. */
 export declare function resolveLockConfig(call: CallSettings, configPath?: string | undefined | null): ResolvedLockConfig
 
+/** Replaces the transcript atomically (temporary file and rename), keeping its mode. */
+export declare function rewriteLocked(id: number, data: Uint8Array, durability: string): number
+
 /**
  * Registers the function called with `(lockId, reason)` when a hold of this environment is revoked.
  * The listener never keeps the process alive.
@@ -199,5 +206,8 @@ export interface TimingStats {
   max: number
 }
 
-/** Waits for a ticket from `requestLock`, off the event loop and off the libuv threadpool. */
-export declare function waitLock(ticket: number): Promise<LockHandle>
+/**
+ * Waits for a ticket from `requestLock`, off the event loop and off the libuv threadpool; resolves
+ * with the lock's id.
+ */
+export declare function waitLock(ticket: number): Promise<number>

@@ -835,17 +835,23 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
-module.exports.LockHandle = nativeBinding.LockHandle
 module.exports.acquireLockSync = nativeBinding.acquireLockSync
+module.exports.appendLocked = nativeBinding.appendLocked
+module.exports.assertLockHeld = nativeBinding.assertLockHeld
 module.exports.cancelLock = nativeBinding.cancelLock
 module.exports.configureLock = nativeBinding.configureLock
 module.exports.inspectLockFile = nativeBinding.inspectLockFile
 module.exports.listLockFiles = nativeBinding.listLockFiles
+module.exports.lockHeld = nativeBinding.lockHeld
 module.exports.lockOwner = nativeBinding.lockOwner
 module.exports.lockPathFor = nativeBinding.lockPathFor
+module.exports.lockPathOf = nativeBinding.lockPathOf
+module.exports.lockSettings = nativeBinding.lockSettings
 module.exports.nativeLockStats = nativeBinding.nativeLockStats
+module.exports.releaseLock = nativeBinding.releaseLock
 module.exports.removeStaleLockFile = nativeBinding.removeStaleLockFile
 module.exports.requestLock = nativeBinding.requestLock
 module.exports.resolveLockConfig = nativeBinding.resolveLockConfig
+module.exports.rewriteLocked = nativeBinding.rewriteLocked
 module.exports.setRevokeListener = nativeBinding.setRevokeListener
 module.exports.waitLock = nativeBinding.waitLock

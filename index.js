@@ -72,6 +72,9 @@ function abortedBeforeStart(sessionFile, signal) {
   )
 }
 
+/** Lock paths a default (process warning) wait notice went out for, and when: one per session at a time. */
+const noticed = new Map()
+
 /** One notice for a wait longer than `noticeAfterMs`: who holds the lock, and for how long. */
 function noticeWait(sessionFile, o, started) {
   let lockPath
@@ -83,6 +86,11 @@ function noticeWait(sessionFile, o, started) {
   const owner = native.lockOwner(lockPath)
   const info = { sessionFile: path.resolve(sessionFile), lockPath, waitedMs: Math.round(performance.now() - started), owner }
   if (o.onWait) return o.onWait(info)
+  // Without a hook, a hundred callers queued on one session produce one warning, not a hundred.
+  const last = noticed.get(lockPath)
+  if (last !== undefined && performance.now() - last < o.noticeAfterMs) return
+  noticed.set(lockPath, performance.now())
+  if (noticed.size > 1000) noticed.delete(noticed.keys().next().value)
   const held = owner.heldForMs === null || owner.heldForMs === undefined ? '' : ` for ${owner.heldForMs} ms`
   process.emitWarning(
     `waited ${info.waitedMs} ms so far for ${lockPath}, held by ${owner.kind} pid ${owner.pid ?? 'unknown'}${held}`,
@@ -90,17 +98,26 @@ function noticeWait(sessionFile, o, started) {
   )
 }
 
-async function acquireHandle(sessionFile, o) {
+/**
+ * Takes the lock if nothing stands in the way and returns its id; otherwise returns a promise of it.
+ * (Not an async function: the uncontended path costs no promise at all.)
+ */
+function acquireHandle(sessionFile, o) {
   const { signal } = o
   if (signal?.aborted) throw abortedBeforeStart(sessionFile, signal)
-  const started = performance.now()
-  let ticket
+  let got
   try {
-    ticket = native.requestLock(sessionFile, nativeOptions(o))
+    got = native.requestLock(sessionFile, nativeOptions(o))
   } catch (err) {
     throw fromNative(err)
   }
-  if (typeof ticket !== 'number') return ticket
+  // An id (> 0) when the lock was free; a ticket, negated, when this call has to wait.
+  return got > 0 ? got : waitForTicket(-got, sessionFile, o)
+}
+
+async function waitForTicket(ticket, sessionFile, o) {
+  const { signal } = o
+  const started = performance.now()
   const onAbort = () => native.cancelLock(ticket)
   signal?.addEventListener('abort', onAbort, { once: true })
   const notice = Number.isFinite(o.noticeAfterMs)
@@ -139,7 +156,9 @@ async function withSessionWriteLock(sessionFile, options, fn) {
   const nested = reentry(sessionFile, o.reentrant)
   if (nested) return fn(nested)
   const s = withSettings(o)
-  const lock = new SessionWriteLock(await acquireHandle(sessionFile, s), { ...s, keepAliveMs: s.maxHoldMs })
+  const pending = acquireHandle(sessionFile, s)
+  const id = typeof pending === 'number' ? pending : await pending
+  const lock = new SessionWriteLock(id, sessionFile, { ...s, keepAliveMs: s.maxHoldMs })
   try {
     return await runHolding(lock, fn)
   } catch (err) {
@@ -168,13 +187,13 @@ function withSessionWriteLockSync(sessionFile, options, fn) {
   const nested = reentry(sessionFile, o.reentrant)
   if (nested) return fn(nested)
   const s = withSettings(o)
-  let handle
+  let id
   try {
-    handle = native.acquireLockSync(sessionFile, nativeOptions(s))
+    id = native.acquireLockSync(sessionFile, nativeOptions(s))
   } catch (err) {
     throw fromNative(err)
   }
-  const lock = new SessionWriteLock(handle, s)
+  const lock = new SessionWriteLock(id, sessionFile, s)
   try {
     return runHolding(lock, fn)
   } catch (err) {
@@ -203,7 +222,8 @@ async function appendSessionEntries(sessionFile, entries, options) {
   const nested = reentry(sessionFile, o.reentrant)
   if (nested) return nested[kAppendEncoded](data, count)
   const s = withSettings(o)
-  const lock = new SessionWriteLock(await acquireHandle(sessionFile, s), s)
+  const pending = acquireHandle(sessionFile, s)
+  const lock = new SessionWriteLock(typeof pending === 'number' ? pending : await pending, sessionFile, s)
   try {
     return lock[kAppendEncoded](data, count)
   } finally {
@@ -238,7 +258,7 @@ async function acquireSessionWriteLock(params) {
   // Mark the caller's async context now, synchronously, so that its later calls can re-enter.
   const ref = { lock: null }
   heldHere.enterWith(withRef(ref))
-  const lock = new SessionWriteLock(await acquireHandle(sessionFile, s), s)
+  const lock = new SessionWriteLock(await acquireHandle(sessionFile, s), sessionFile, s)
   ref.lock = lock
   return { lockPath: lock.lockPath, release: async () => void lock[kRelease]() }
 }

@@ -296,8 +296,8 @@ test('a missing session directory is created; an I/O error keeps its errno code 
   fs.writeFileSync(`${dir}/plainfile`, '')
   const err = await withSessionWriteLock(`${dir}/plainfile/x.jsonl`, {}, () => {}).catch((e) => e)
   assert.equal(err.code, 'ENOTDIR')
-  assert.equal(err.path, `${fs.realpathSync(dir)}/plainfile/x.jsonl.lock`)
-  assert.equal(err.syscall, 'open')
+  assert.equal(err.path, `${fs.realpathSync(dir)}/plainfile/x.jsonl`)
+  assert.equal(err.syscall, 'lstat')
   assert.match(err.message, /plainfile/)
 })
 

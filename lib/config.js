@@ -19,14 +19,14 @@ const DEFAULTS = Object.freeze({
 
 const warned = new Set()
 
-function resolveNative(call = {}, configPath) {
+function resolveNative(fn, call = {}, configPath) {
   let r
   try {
-    r = native.resolveLockConfig(call, configPath)
+    r = fn(call, configPath)
   } catch (err) {
     throw fromNative(err)
   }
-  for (const w of r.warnings) {
+  for (const w of r.warnings ?? []) {
     if (warned.has(w)) continue
     warned.add(w)
     process.emitWarning(w, { code: 'SESSION_WRITE_LOCK_CONFIG_UNKNOWN_KEY' })
@@ -34,16 +34,12 @@ function resolveNative(call = {}, configPath) {
   return r
 }
 
-/** The settings for one lock call: its own options over every configured layer. */
+/**
+ * The settings for one lock call: its own options over every configured layer. Resolved natively on
+ * every call (one `stat` of openclaw.json), so an edit applies to the next acquisition.
+ */
 function effectiveConfig(call, configPath) {
-  const r = resolveNative(call, configPath)
-  return {
-    acquireTimeoutMs: r.acquireTimeoutMs,
-    staleMs: r.staleMs,
-    maxHoldMs: r.maxHoldMs,
-    noticeAfterMs: r.noticeAfterMs,
-    durability: r.durability,
-  }
+  return resolveNative(native.lockSettings, call, configPath)
 }
 
 /**
@@ -55,7 +51,7 @@ function resolveSessionWriteLockConfig(options = {}) {
   const { configPath, ...call } = options
   const { lockOptions } = require('./options')
   const checked = lockOptions({ ...call, ...(configPath === undefined ? {} : { configPath }) })
-  const r = resolveNative(checked.call, checked.configPath)
+  const r = resolveNative(native.resolveLockConfig, checked.call, checked.configPath)
   const out = { configPath: r.configPath ?? null }
   KEYS.forEach((key, i) => {
     out[key] = { value: r[key], source: r.sources[i] }

@@ -94,8 +94,17 @@ async function doctor(argv, { out = process.stdout, err = process.stderr } = {})
   }
   const staleMs = config.staleMs.value
   const locks = []
+  let unreadable = 0
   for (const dir of dirs) {
-    for (const lock of inspectSessionLocks(dir, { staleMs })) {
+    let found
+    try {
+      found = inspectSessionLocks(dir, { staleMs })
+    } catch (e) {
+      err.write(`session-write-lock doctor: cannot scan ${dir}: ${e.code ?? ''} ${e.message}\n`)
+      unreadable++
+      continue
+    }
+    for (const lock of found) {
       locks.push(opts.fix && lock.stale ? (removeIfStale(lock.lockPath, staleMs) ?? { ...lock, removed: true }) : lock)
     }
   }
@@ -118,7 +127,7 @@ async function doctor(argv, { out = process.stdout, err = process.stderr } = {})
         `${stale && !opts.fix ? ' (run with --fix to remove the stale ones)' : ''}\n`,
     )
   }
-  return remaining.length ? 1 : 0
+  return remaining.length || unreadable ? 1 : 0
 }
 
 module.exports = { doctor, USAGE }

@@ -7,6 +7,15 @@ const fs = require('node:fs')
 
 const { SessionWriteLockError } = require('./errors')
 
+/** The most one append may write: larger batches are refused before anything is locked. */
+const MAX_APPEND_BYTES = 128 * 2 ** 20
+
+function tooLarge(detail) {
+  const err = new RangeError(`entries are too large to append in one write: ${detail} (at most ${MAX_APPEND_BYTES} bytes)`)
+  err.code = 'ERR_OUT_OF_RANGE'
+  return err
+}
+
 /** Encodes one entry or an array of entries as JSONL: one JSON document per line, each ending in `\n`. */
 function encodeEntries(entries) {
   const list = Array.isArray(entries) ? entries : [entries]
@@ -16,6 +25,7 @@ function encodeEntries(entries) {
     try {
       json = JSON.stringify(list[i])
     } catch (cause) {
+      if (cause instanceof RangeError) throw tooLarge(`entry ${i}: ${cause.message}`)
       const err = new TypeError(`entry ${i} cannot be serialized as JSON: ${cause.message}`, { cause })
       err.code = 'ERR_INVALID_ARG_VALUE'
       throw err
@@ -25,9 +35,12 @@ function encodeEntries(entries) {
       err.code = 'ERR_INVALID_ARG_VALUE'
       throw err
     }
+    if (text.length + json.length >= MAX_APPEND_BYTES) throw tooLarge(`entry ${i} brings the batch past the limit`)
     text += `${json}\n`
   }
-  return { data: Buffer.from(text, 'utf8'), count: list.length }
+  const data = Buffer.from(text, 'utf8')
+  if (data.length > MAX_APPEND_BYTES) throw tooLarge(`${data.length} bytes`)
+  return { data, count: list.length }
 }
 
 /** A transcript line that is not valid JSON (other than an unterminated last line). */
@@ -68,4 +81,4 @@ function readEntries(path) {
   return entries
 }
 
-module.exports = { encodeEntries, readEntries, SessionTranscriptCorruptError }
+module.exports = { encodeEntries, readEntries, SessionTranscriptCorruptError, MAX_APPEND_BYTES }

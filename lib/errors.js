@@ -75,8 +75,11 @@ function describe(value) {
 
 const DESCRIPTOR_MARK = '\u0001swl:'
 
-/** Turns an error thrown by the native binding into the matching public error. */
-function fromNative(err, cause) {
+/**
+ * Turns an error thrown by the native binding into the matching public error. `lockPath` names the
+ * sidecar when the native side only knew the lock by its id.
+ */
+function fromNative(err, cause, lockPath) {
   const message = typeof err?.message === 'string' ? err.message : ''
   if (!message.startsWith(DESCRIPTOR_MARK)) return err
   const { kind, code, message: text, ...fields } = JSON.parse(message.slice(DESCRIPTOR_MARK.length))
@@ -86,6 +89,9 @@ function fromNative(err, cause) {
     case 'aborted':
       return new SessionWriteLockAbortedError(text, fields, cause === undefined ? undefined : { cause })
     case 'lost':
+      if (lockPath && String(fields.lockPath).startsWith('(lock ')) {
+        return new SessionWriteLockLostError(`session write lock lost (${fields.reason}): ${lockPath}`, { ...fields, lockPath })
+      }
       return new SessionWriteLockLostError(text, fields)
     case 'unsafe':
       return new SessionWriteLockUnsafePathError(text, fields)

@@ -3,11 +3,13 @@
 // The lock object handed to callbacks, and the bookkeeping that aborts its signal when the hold is
 // revoked.
 
+const path = require('node:path')
+
 const native = require('../binding')
 const { SessionWriteLockLostError, fromNative } = require('./errors')
 const { encodeEntries, readEntries } = require('./entries')
 
-const kHandle = Symbol('handle')
+const kId = Symbol('id')
 const kController = Symbol('controller')
 const kRelease = Symbol('release')
 const kAppendEncoded = Symbol('appendEncoded')
@@ -44,15 +46,15 @@ class SessionWriteLock {
    * `keepAliveMs`: for callback-scoped holds, keep the event loop alive until the watchdog could fire,
    * so that a callback awaiting only `lock.signal` is still there to see the revocation.
    */
-  constructor(handle, { onRevoked, durability = 'none', keepAliveMs } = {}) {
-    this[kHandle] = handle
+  constructor(id, sessionFile, { onRevoked, durability = 'none', keepAliveMs } = {}) {
+    this[kId] = id
     this[kKeepAlive] = Number.isFinite(keepAliveMs) ? setTimeout(() => {}, keepAliveMs + 1000) : undefined
     this[kController] = undefined // created on first use of `signal`: most holds never look at it
     this.onRevoked = onRevoked
     this.durability = durability
-    this.lockPath = handle.lockPath
-    this.sessionFile = handle.sessionFile
-    live.set(handle.id, this)
+    this.lockPath = native.lockPathOf(id)
+    this.sessionFile = path.resolve(sessionFile)
+    live.set(id, this)
   }
 
   /** Aborted, with a `SessionWriteLockLostError` as its reason, if the hold is revoked. */
@@ -63,15 +65,15 @@ class SessionWriteLock {
 
   /** Whether the lock is still held. */
   get held() {
-    return this[kHandle].held
+    return native.lockHeld(this[kId])
   }
 
   /** Throws `SessionWriteLockLostError` unless the lock is held and its sidecar is still ours. */
   assertHeld() {
     try {
-      this[kHandle].assertHeld()
+      native.assertLockHeld(this[kId])
     } catch (err) {
-      throw fromNative(err)
+      throw fromNative(err, undefined, this.lockPath)
     }
   }
 
@@ -89,9 +91,9 @@ class SessionWriteLock {
   [kAppendEncoded](data, count) {
     let written
     try {
-      written = this[kHandle].append(data, this.durability)
+      written = native.appendLocked(this[kId], data, this.durability)
     } catch (err) {
-      throw fromNative(err)
+      throw fromNative(err, undefined, this.lockPath)
     }
     if (written.repair) {
       process.emitWarning(
@@ -112,17 +114,17 @@ class SessionWriteLock {
   rewrite(entries) {
     const { data, count } = encodeEntries(Array.isArray(entries) ? entries : [entries])
     try {
-      return { entries: count, bytes: this[kHandle].rewrite(data, this.durability) }
+      return { entries: count, bytes: native.rewriteLocked(this[kId], data, this.durability) }
     } catch (err) {
-      throw fromNative(err)
+      throw fromNative(err, undefined, this.lockPath)
     }
   }
 
   /** Releases the lock (the Rust guard unlinks the sidecar, then closes it). Idempotent. */
   [kRelease]() {
     clearTimeout(this[kKeepAlive])
-    live.delete(this[kHandle].id)
-    return this[kHandle].release()
+    live.delete(this[kId])
+    return native.releaseLock(this[kId])
   }
 }
 

@@ -112,7 +112,7 @@ impl Held {
         Held(hold)
     }
 
-    /// A second handle on the same hold, for code that must see it revoked; it does not release.
+    /// A second reference to the same hold; dropping it does not release.
     pub fn share(&self) -> Arc<Hold> {
         Arc::clone(&self.0)
     }

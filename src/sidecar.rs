@@ -63,6 +63,7 @@ pub fn resolve(file: &str, create_dir: bool) -> Result<LockTarget, LockError> {
         other => other,
     }
     .map_err(|e| LockError::io("realpath", dir, e))?;
+    check_transcript(&real_dir.join(name))?;
     let mut lock_name = name.to_os_string();
     lock_name.push(".lock");
     if lock_name.as_bytes().len() > 255 {
@@ -76,6 +77,37 @@ pub fn resolve(file: &str, create_dir: bool) -> Result<LockTarget, LockError> {
         session_file,
         lock_path: real_dir.join(lock_name),
     })
+}
+
+/// The transcript, if it exists, must be a regular file: a directory is `EISDIR`, and a symlink or FIFO
+/// is refused, so that no write through this lock can land anywhere else.
+fn check_transcript(path: &Path) -> Result<(), LockError> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(LockError::io("lstat", path, e)),
+    };
+    let ft = meta.file_type();
+    if ft.is_dir() {
+        return Err(LockError::io(
+            "open",
+            path,
+            io::Error::from_raw_os_error(libc::EISDIR),
+        ));
+    }
+    if ft.is_symlink() {
+        return Err(LockError::UnsafeLockPath {
+            path: path.into(),
+            what: "a symbolic link (transcript)",
+        });
+    }
+    if !ft.is_file() {
+        return Err(LockError::UnsafeLockPath {
+            path: path.into(),
+            what: "not a regular file (transcript)",
+        });
+    }
+    Ok(())
 }
 
 /// Lexical `.`/`..` resolution, as Node's `path.resolve` does.
@@ -323,6 +355,22 @@ mod tests {
         }
         let long = format!("{}/{}", std::env::temp_dir().display(), "x".repeat(300));
         assert_eq!(resolve(&long, false).unwrap_err().code(), "ENAMETOOLONG");
+    }
+
+    #[test]
+    fn a_transcript_that_is_a_directory_symlink_or_fifo_is_refused() {
+        let dir = tempdir("transcript");
+        fs::create_dir(dir.join("d.jsonl")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.join("l.jsonl")).unwrap();
+        let at = |n: &str| format!("{}/{n}", dir.display());
+        assert_eq!(resolve(&at("d.jsonl"), true).unwrap_err().code(), "EISDIR");
+        assert_eq!(
+            resolve(&at("l.jsonl"), true).unwrap_err().code(),
+            "SESSION_WRITE_LOCK_UNSAFE_PATH"
+        );
+        fs::write(dir.join("f.jsonl"), "").unwrap();
+        assert!(resolve(&at("f.jsonl"), true).is_ok());
+        assert!(resolve(&at("new.jsonl"), true).is_ok());
     }
 
     #[test]

@@ -1,0 +1,21 @@
+// The benchmark harness must not rot: its quick variant runs every contender through every metric and
+// checks correctness (line counts, every waiter through), not speed.
+
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import path from 'node:path'
+import { test } from 'node:test'
+
+test('npm run bench -- --quick: every metric for every contender, correct line counts', () => {
+  const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'benchmark', 'bench.js'), '--quick'], {
+    encoding: 'utf8',
+    timeout: 300_000,
+  })
+  assert.equal(r.status, 0, r.stderr.slice(-2000))
+  assert.match(r.stdout, /\| metric \| session-write-lock \| legacy \| proper-lockfile \| fs-safe \| raw \| naive-wx \|/)
+  // Every lock wrote exactly the expected lines, none torn.
+  const linesRow = r.stdout.split('\n').find((l) => l.startsWith('| 4. lines written / torn'))!
+  const cells = linesRow.split('|').slice(2, 6).map((c) => c.trim())
+  assert.deepEqual(cells, ['200 / 0', '200 / 0', '200 / 0', '200 / 0'])
+  assert.match(r.stdout, /\| 1\. round trip vs legacy \(target ≥ 20× faster\) \| [\d.]+× \|/)
+})

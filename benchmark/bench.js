@@ -1,0 +1,283 @@
+#!/usr/bin/env node
+'use strict'
+
+// `npm run bench` puts this package side by side with the lock it replaces and the libraries users would
+// otherwise pick, in one run, on the same kind of files. `npm run bench -- --quick` is the small smoke
+// variant run by `npm test`: it checks correctness (line counts), not speed.
+
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+
+const { NAMES } = require('./contenders')
+
+const QUICK = process.argv.includes('--quick')
+/** `--only=handoff,roundtrip` runs a subset (for profiling); the summary needs every metric. */
+const ONLY = process.argv.find((a) => a.startsWith('--only='))?.split('=')[1].split(',')
+const ONLY_CONTENDERS = process.argv.find((a) => a.startsWith('--contenders='))?.split('=')[1].split(',')
+const SIZES = QUICK
+  ? { roundtrip: 100, handoffs: 12, throughput: 200, perAppender: 50, appenders: 4, holdMs: 300, waiters: 100, scale: 300 }
+  : { roundtrip: 3000, handoffs: 200, throughput: 5000, perAppender: 1000, appenders: 4, holdMs: 2000, waiters: 100, scale: 10_000 }
+const LOCKS = NAMES.filter((n) => n !== 'raw')
+const WORKER = path.join(__dirname, 'worker.js')
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'swl-bench-'))
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+const failures = []
+
+function freshDir(label) {
+  const dir = path.join(root, `${label}-${Math.random().toString(36).slice(2, 8)}`)
+  fs.mkdirSync(dir, { recursive: true })
+  return dir
+}
+
+class Worker {
+  constructor(role, contender, target, args = [], nodeArgs = []) {
+    this.events = []
+    this.waiters = []
+    this.proc = spawn(process.execPath, [...nodeArgs, WORKER, role, contender, target, ...args.map(String)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    })
+    let buf = ''
+    this.proc.stdout.setEncoding('utf8').on('data', (chunk) => {
+      buf += chunk
+      for (let nl; (nl = buf.indexOf('\n')) >= 0; buf = buf.slice(nl + 1)) {
+        this.events.push(JSON.parse(buf.slice(0, nl)))
+        for (const w of this.waiters.splice(0)) w()
+      }
+    })
+    this.exited = new Promise((resolve) => this.proc.on('exit', (code) => {
+      for (const w of this.waiters.splice(0)) w()
+      resolve(code)
+    }))
+  }
+
+  /** The next event matching `pred` that has not been taken yet. */
+  async take(pred) {
+    for (;;) {
+      const i = this.events.findIndex(pred)
+      if (i >= 0) return this.events.splice(i, 1)[0]
+      if (this.proc.exitCode !== null) throw new Error(`worker exited (${this.proc.exitCode}) before the event`)
+      await new Promise((r) => this.waiters.push(r))
+    }
+  }
+
+  send(cmd) {
+    this.proc.stdin.write(`${cmd}\n`)
+  }
+
+  async result() {
+    const code = await this.exited
+    if (code !== 0) throw new Error(`worker failed with ${code}`)
+    return this.events.at(-1)
+  }
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const p99 = (xs) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))]
+
+async function roundtrip(c) {
+  return new Worker('roundtrip', c, freshDir(`rt-${c}`), [SIZES.roundtrip]).result()
+}
+
+async function handoff(c) {
+  const file = path.join(freshDir(`ho-${c}`), 'session.jsonl')
+  const peers = [new Worker('peer', c, file), new Worker('peer', c, file)]
+  await Promise.all(peers.map((p) => p.take((e) => e.event === 'ready')))
+  const gaps = []
+  peers[0].send('acquire')
+  await peers[0].take((e) => e.event === 'held')
+  for (let i = 0; i < SIZES.handoffs; i++) {
+    const [holder, waiter] = [peers[i % 2], peers[(i + 1) % 2]]
+    waiter.send('acquire')
+    await sleep(10) // the waiter is now waiting, in whatever way its lock waits
+    holder.send('release')
+    const released = await holder.take((e) => e.event === 'releasing')
+    const got = await waiter.take((e) => e.event === 'held')
+    gaps.push(got.t - released.t)
+  }
+  peers[SIZES.handoffs % 2].send('release')
+  for (const p of peers) p.send('exit')
+  await Promise.all(peers.map((p) => p.exited))
+  return { medianMs: median(gaps), p99Ms: p99(gaps) }
+}
+
+/** How long it takes to wake an idle Node process at all (a byte through a pipe): no lock can hand off faster. */
+async function pipeWake() {
+  const peer = new Worker('pipe-peer', 'raw', root)
+  await peer.take((e) => e.event === 'ready')
+  const gaps = []
+  for (let i = 0; i < SIZES.handoffs; i++) {
+    await sleep(10)
+    const t = Number(process.hrtime.bigint()) / 1e6
+    peer.send('x')
+    gaps.push((await peer.take((e) => e.event === 'woke')).t - t)
+  }
+  peer.proc.kill()
+  return { medianMs: median(gaps), p99Ms: p99(gaps) }
+}
+
+async function throughput(c) {
+  return new Worker('throughput', c, freshDir(`tp-${c}`), [SIZES.throughput]).result()
+}
+
+async function contended(c) {
+  const file = path.join(freshDir(`ct-${c}`), 'session.jsonl')
+  const workers = Array.from({ length: SIZES.appenders }, () => new Worker('appender', c, file, [SIZES.perAppender]))
+  await Promise.all(workers.map((w) => w.take((e) => e.event === 'ready')))
+  const t0 = Number(process.hrtime.bigint()) / 1e6
+  for (const w of workers) w.send('go')
+  const done = await Promise.all(workers.map((w) => w.take((e) => e.event === 'done')))
+  const ms = Math.max(...done.map((d) => d.t)) - t0
+  const expected = SIZES.appenders * SIZES.perAppender
+  const lines = fs.readFileSync(file, 'utf8').split('\n')
+  const tail = lines.pop()
+  let torn = tail === '' ? 0 : 1
+  for (const line of lines) {
+    try {
+      JSON.parse(line)
+    } catch {
+      torn++
+    }
+  }
+  const ok = lines.length === expected && torn === 0
+  if (!ok && c !== 'raw') failures.push(`${c}: contended appends wrote ${lines.length} lines (${torn} torn), expected ${expected}`)
+  return { totalMs: ms, recordsPerSec: (expected * 1000) / ms, lines: lines.length, torn }
+}
+
+/** CPU burned by 100 waiters over the hold, in a process doing nothing else. */
+async function waitingCpu(c) {
+  const file = path.join(freshDir(`cpu-${c}`), 'session.jsonl')
+  const holder = new Worker('hold', c, file, [SIZES.holdMs])
+  await holder.take((e) => e.event === 'held')
+  const waiting = new Worker('waiters-quiet', c, file, [SIZES.waiters])
+  await waiting.take((e) => e.event === 'ready')
+  waiting.send('go')
+  const report = await waiting.take((e) => e.event === 'report')
+  await holder.exited
+  waiting.proc.kill()
+  return report.cpuWaitingMs
+}
+
+async function eventLoop(c) {
+  const cpuWaitingMs = await waitingCpu(c)
+  const file = path.join(freshDir(`el-${c}`), 'session.jsonl')
+  const holder = new Worker('hold', c, file, [SIZES.holdMs])
+  await holder.take((e) => e.event === 'held')
+  const waiting = new Worker('waiters', c, file, [SIZES.waiters])
+  await waiting.take((e) => e.event === 'ready')
+  waiting.send('go')
+  const released = await holder.take((e) => e.event === 'releasing')
+  const report = await waiting.take((e) => e.event === 'report')
+  await Promise.all([holder.exited, waiting.exited])
+  if (report.through !== SIZES.waiters) failures.push(`${c}: only ${report.through} waiters got through`)
+  return {
+    p99DelayMs: report.p99DelayMs,
+    readFileRatio: report.readBusyMs / report.readIdleMs,
+    cpuWaitingMs,
+    drainMs: report.lastDone - released.t,
+  }
+}
+
+/**
+ * With `--max-semi-space-size=1`: V8 otherwise grows its young generation (by up to 48 MB) under any
+ * high allocation rate, which would hide a leak or fake one. This way RSS growth is memory retained.
+ */
+async function scale(c) {
+  return new Worker('scale', c, freshDir(`sc-${c}`), [SIZES.scale], ['--expose-gc', '--max-semi-space-size=1']).result()
+}
+
+const fmt = (v, digits = 2) =>
+  v === undefined || v === null || Number.isNaN(v) ? '-' : v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(digits)
+
+async function main() {
+  const results = {}
+  const run = async (metric, fn, contenders) => {
+    results[metric] = {}
+    if (ONLY && !ONLY.includes(metric)) return
+    for (const c of contenders) {
+      if (ONLY_CONTENDERS && !ONLY_CONTENDERS.includes(c)) continue
+      process.stderr.write(`  ${metric}: ${c}\n`)
+      results[metric][c] = await fn(c)
+    }
+  }
+  const started = Date.now()
+  await run('roundtrip', roundtrip, [...LOCKS, 'naive-wx'])
+  await run('handoff', handoff, LOCKS)
+  if (!ONLY || ONLY.includes('handoff')) results.pipeWake = await pipeWake()
+  await run('throughput', throughput, NAMES)
+  await run('contended', contended, NAMES)
+  await run('eventLoop', eventLoop, LOCKS)
+  await run('scale', scale, LOCKS)
+
+  const ours = 'session-write-lock'
+  const r = results
+  if (ONLY || ONLY_CONTENDERS) {
+    process.stdout.write(`${JSON.stringify(results, null, 2)}\n`)
+    return fs.rmSync(root, { recursive: true, force: true })
+  }
+  const rows = [
+    ['1. round trip, median (µs)', (c) => r.roundtrip[c]?.medianUs],
+    ['1. round trip, p99 (µs)', (c) => r.roundtrip[c]?.p99Us],
+    ['2. handoff, median (ms)', (c) => r.handoff[c]?.medianMs],
+    ['2. handoff, p99 (ms)', (c) => r.handoff[c]?.p99Ms],
+    ['3. appends, one process (records/s)', (c) => r.throughput[c]?.recordsPerSec],
+    [`4. contended appends, ${SIZES.appenders}×${SIZES.perAppender} (records/s)`, (c) => r.contended[c]?.recordsPerSec],
+    ['4. lines written / torn', (c) => r.contended[c] && `${r.contended[c].lines} / ${r.contended[c].torn}`],
+    ['5. event-loop delay p99 (ms)', (c) => r.eventLoop[c]?.p99DelayMs],
+    ['5. readFile latency, waiting ÷ idle', (c) => r.eventLoop[c]?.readFileRatio],
+    [`5. CPU while waiting ${SIZES.holdMs} ms (ms)`, (c) => r.eventLoop[c]?.cpuWaitingMs],
+    [`5. drain ${SIZES.waiters} waiters after release (ms)`, (c) => r.eventLoop[c]?.drainMs],
+    [`6. ${SIZES.scale} sessions: descriptors before → after`, (c) => r.scale[c] && `${r.scale[c].fdsBefore} → ${r.scale[c].fdsAfter}`],
+    [`6. ${SIZES.scale} sessions: RSS growth (MB)`, (c) => r.scale[c]?.rssGrowthMb],
+    [`6. ${SIZES.scale} sessions: JS heap growth (MB)`, (c) => r.scale[c]?.heapGrowthMb],
+  ]
+  const columns = [...NAMES, 'naive-wx']
+  const cell = (v) => (typeof v === 'string' ? v : fmt(v))
+  const lines = [
+    `| metric | ${columns.join(' | ')} |`,
+    `|---|${columns.map(() => '---:').join('|')}|`,
+    ...rows.map(([label, get]) => `| ${label} | ${columns.map((c) => cell(get(c))).join(' | ')} |`),
+  ]
+  const ratio = (a, b) => (a && b ? `${fmt(a / b)}×` : '-')
+  const targets = [
+    ['1. round trip vs legacy (target ≥ 20× faster)', ratio(r.roundtrip.legacy.medianUs, r.roundtrip[ours].medianUs)],
+    ['1. round trip vs naive open(wx)+unlink in JS', ratio(r.roundtrip['naive-wx'].medianUs, r.roundtrip[ours].medianUs)],
+    ['2. handoff median (target ≤ 0.1 ms) / p99 (target ≤ 1 ms)', `${fmt(r.handoff[ours].medianMs, 3)} / ${fmt(r.handoff[ours].p99Ms, 3)} ms`],
+    ['2. floor: waking an idle Node process through a pipe, median / p99', `${fmt(r.pipeWake.medianMs, 3)} / ${fmt(r.pipeWake.p99Ms, 3)} ms`],
+    ['2. handoff vs legacy', ratio(r.handoff.legacy.medianMs, r.handoff[ours].medianMs)],
+    ['3. appends, share of raw appendFileSync (target ≥ 50%)', `${fmt((100 * r.throughput[ours].recordsPerSec) / r.throughput.raw.recordsPerSec, 1)}%`],
+    ['3. appends vs legacy', ratio(r.throughput[ours].recordsPerSec, r.throughput.legacy.recordsPerSec)],
+    ['4. contended, share of raw single-process (target ≥ 30%)', `${fmt((100 * r.contended[ours].recordsPerSec) / r.throughput.raw.recordsPerSec, 1)}%`],
+    ['4. contended vs legacy', ratio(r.contended[ours].recordsPerSec, r.contended.legacy.recordsPerSec)],
+    ['5. event-loop p99 (target < 5 ms)', `${fmt(r.eventLoop[ours].p99DelayMs)} ms`],
+    ['5. readFile waiting ÷ idle (target ≤ 2×)', `${fmt(r.eventLoop[ours].readFileRatio)}×`],
+    ['5. CPU while waiting (target < 20 ms)', `${fmt(r.eventLoop[ours].cpuWaitingMs)} ms`],
+    ['5. drain 100 waiters (target < 100 ms)', `${fmt(r.eventLoop[ours].drainMs)} ms`],
+    ['6. descriptors back to baseline; RSS growth (target < 20 MB)', `${r.scale[ours].fdsBefore} → ${r.scale[ours].fdsAfter}; ${fmt(r.scale[ours].rssGrowthMb)} MB`],
+  ]
+  const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`
+  const report = [
+    `session-write-lock benchmark${QUICK ? ' (quick)' : ''}, ${new Date().toISOString().slice(0, 10)}, ${machine}`,
+    `files under ${os.tmpdir()}; ${((Date.now() - started) / 1000).toFixed(0)} s`,
+    '',
+    ...lines,
+    '',
+    '| target | this run |',
+    '|---|---:|',
+    ...targets.map(([t, v]) => `| ${t} | ${v} |`),
+  ].join('\n')
+  process.stdout.write(`${report}\n`)
+  if (!QUICK) fs.writeFileSync(path.join(__dirname, 'results.md'), `${report}\n`)
+  fs.rmSync(root, { recursive: true, force: true })
+  if (failures.length) {
+    process.stderr.write(`\ncorrectness failures:\n${failures.map((f) => `  ${f}`).join('\n')}\n`)
+    process.exitCode = 1
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err?.stack ?? err}\n`)
+  fs.rmSync(root, { recursive: true, force: true })
+  process.exitCode = 1
+})

@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+'use strict'
+
+// `npm run soak`: a chaos soak. Worker processes, half on this package and half on the legacy JavaScript
+// lock, append to a few shared sessions while this controller SIGKILLs random workers at random moments
+// (holding the lock, mid-write, or waiting) and restarts them. At the end it verifies that every
+// acknowledged entry is present exactly once, that no line is torn once repairs are counted, that the
+// fencing witness never saw two holders at once, and that no sidecar blocks a new acquirer.
+//
+//   npm run soak                       60 s, 8 workers, 3 sessions
+//   npm run soak -- --minutes 10       the long run
+//   npm run soak -- --quick            the short variant run by npm test (8 s, 6 workers)
+//   --workers N  --sessions N  --seconds N
+
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+
+const { withSessionWriteLock } = require('..')
+
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback
+}
+const QUICK = process.argv.includes('--quick')
+const SECONDS = arg('minutes', 0) * 60 || arg('seconds', QUICK ? 8 : 60)
+const WORKERS = arg('workers', QUICK ? 6 : 8)
+const SESSIONS = arg('sessions', 3)
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swl-soak-'))
+const WORKER = path.join(__dirname, 'worker.js')
+const slots = []
+let kills = 0
+const lastStats = new Map() // incarnation -> its last reported stats
+const errors = []
+
+function start(slot) {
+  const impl = slot.index % 2 === 0 ? 'native' : 'legacy'
+  const id = `w${slot.index}.${slot.incarnation++}`
+  const ackLog = path.join(dir, `ack-${id}.log`)
+  const proc = spawn(process.execPath, [WORKER, impl, id, dir, String(SESSIONS), ackLog], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  let buf = ''
+  proc.stdout.setEncoding('utf8').on('data', (chunk) => {
+    buf += chunk
+    for (let nl; (nl = buf.indexOf('\n')) >= 0; buf = buf.slice(nl + 1)) {
+      const msg = JSON.parse(buf.slice(0, nl))
+      if (msg.stats) lastStats.set(id, msg.stats)
+      if (msg.error) errors.push(`${id}: ${msg.error} ${msg.message}`)
+    }
+  })
+  slot.proc = proc
+  slot.impl = impl
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+async function verify() {
+  const acks = new Map() // "sN.jsonl worker seq" -> count in transcripts
+  for (const f of fs.readdirSync(dir).filter((f) => f.startsWith('ack-'))) {
+    for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) if (line) acks.set(line, 0)
+  }
+  let torn = 0
+  let pendingTails = 0
+  let entries = 0
+  for (let n = 0; n < SESSIONS; n++) {
+    const name = `s${n}.jsonl`
+    const file = path.join(dir, name)
+    if (!fs.existsSync(file)) continue
+    // A new acquirer must get through: no sidecar left by a killed worker may block it.
+    await withSessionWriteLock(file, { acquireTimeoutMs: 5000 }, () => {})
+    const lines = fs.readFileSync(file, 'utf8').split('\n')
+    if (lines.at(-1) !== '') pendingTails++ // a killed writer's last fragment: the next append repairs it
+    for (const line of lines.slice(0, -1)) {
+      let e
+      try {
+        e = JSON.parse(line)
+      } catch {
+        torn++
+        continue
+      }
+      entries++
+      const key = `${name} ${e.worker} ${e.seq}`
+      if (acks.has(key)) acks.set(key, acks.get(key) + 1)
+    }
+  }
+  const lost = [...acks].filter(([, c]) => c === 0).map(([k]) => k)
+  const duplicated = [...acks].filter(([, c]) => c > 1).map(([k]) => k)
+  const overlaps = fs.existsSync(path.join(dir, 'overlaps.log')) ? fs.readFileSync(path.join(dir, 'overlaps.log'), 'utf8') : ''
+  const quarantined = fs.readdirSync(dir).filter((f) => f.includes('.corrupt-')).length
+  const stats = [...lastStats.values()]
+  const sum = (k) => stats.reduce((a, s) => a + s[k], 0)
+  return { acks: acks.size, entries, lost, duplicated, torn, pendingTails, overlaps, quarantined, repairs: sum('repairs'), recoveries: sum('recoveries'), legacyTakeovers: sum('legacyTakeovers') }
+}
+
+async function main() {
+  process.stderr.write(`soak: ${WORKERS} workers (half native, half legacy), ${SESSIONS} sessions, ${SECONDS} s, in ${dir}\n`)
+  for (let i = 0; i < WORKERS; i++) {
+    const slot = { index: i, incarnation: 0 }
+    slots.push(slot)
+    start(slot)
+  }
+  const end = Date.now() + SECONDS * 1000
+  while (Date.now() < end) {
+    await sleep(30 + Math.random() * 250)
+    const slot = slots[Math.floor(Math.random() * slots.length)]
+    slot.proc.kill('SIGKILL')
+    kills++
+    await new Promise((r) => (slot.proc.exitCode !== null || slot.proc.signalCode !== null ? r() : slot.proc.once('exit', r)))
+    start(slot)
+  }
+  for (const slot of slots) slot.proc.kill('SIGKILL')
+  await Promise.all(slots.map((s) => new Promise((r) => (s.proc.exitCode !== null || s.proc.signalCode !== null ? r() : s.proc.once('exit', r)))))
+  const v = await verify()
+  const ok = v.lost.length === 0 && v.duplicated.length === 0 && v.torn === 0 && v.overlaps === '' && errors.length === 0 && v.acks > 0
+  const summary = {
+    seconds: SECONDS,
+    workers: WORKERS,
+    kills,
+    acknowledged: v.acks,
+    linesInTranscripts: v.entries,
+    lost: v.lost.length,
+    duplicated: v.duplicated.length,
+    tornLines: v.torn,
+    tailsAwaitingRepair: v.pendingTails,
+    quarantinedFragments: v.quarantined,
+    repairs: v.repairs,
+    recoveries: v.recoveries,
+    legacyTakeovers: v.legacyTakeovers,
+    overlaps: v.overlaps.split('\n').filter(Boolean).length,
+    workerErrors: errors,
+    ok,
+  }
+  process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`)
+  if (!ok) {
+    process.stderr.write(`soak FAILED; files kept in ${dir}\n${v.lost.slice(0, 10).join('\n')}\n${v.overlaps}\n`)
+    process.exitCode = 1
+  } else {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err?.stack ?? err}\n`)
+  process.exitCode = 1
+})

@@ -1,0 +1,71 @@
+'use strict'
+
+// One soak worker: `node soak/worker.js <impl> <id> <sessionDir> <sessions> <ackLog>`. It appends entries to
+// random sessions forever, under the lock of its implementation (`native` or `legacy`). Inside each hold
+// it checks the fencing witness; after each append has resolved it records an acknowledgement.
+//
+// The witness, per session: `<session>.inside` is created O_EXCL with our pid on entry and removed on
+// exit; `<session>.count` is read, then rewritten +1 after a yield. A marker left by a dead pid is a crash
+// leftover (cleared); one left by a live pid means two holders overlapped (recorded in overlaps.log).
+
+const fs = require('node:fs')
+const path = require('node:path')
+
+const [impl, id, dir, sessions, ackLog] = process.argv.slice(2)
+const native = require('..')
+const { withLegacyLock, pidAlive } = require('../__test__/fixtures/legacy-lock.js')
+
+const say = (msg) => process.stdout.write(`${JSON.stringify(msg)}\n`)
+const sessionFile = (n) => path.join(dir, `s${n}.jsonl`)
+
+function enter(file) {
+  const marker = `${file}.inside`
+  for (;;) {
+    try {
+      fs.writeFileSync(marker, String(process.pid), { flag: 'wx' })
+      return
+    } catch (err) {
+      if (err.code !== 'EEXIST') throw err
+      const owner = Number(fs.readFileSync(marker, 'utf8'))
+      if (owner && pidAlive(owner)) {
+        fs.appendFileSync(path.join(dir, 'overlaps.log'), `${process.pid} saw ${owner} inside ${file}\n`)
+        return
+      }
+      fs.rmSync(marker, { force: true }) // left by a holder that was killed inside
+    }
+  }
+}
+
+async function critical(file, write) {
+  enter(file)
+  const countFile = `${file}.count`
+  const n = Number(fs.existsSync(countFile) ? fs.readFileSync(countFile, 'utf8') || 0 : 0)
+  await new Promise((r) => setImmediate(r))
+  write()
+  fs.writeFileSync(countFile, String(n + 1))
+  fs.rmSync(`${file}.inside`, { force: true })
+}
+
+async function appendOne(seq) {
+  const file = sessionFile(Math.floor(Math.random() * Number(sessions)))
+  const entry = { worker: id, seq, impl, pad: 'p'.repeat(Math.floor(Math.random() * 300)) }
+  const opts = { acquireTimeoutMs: 60_000 }
+  if (impl === 'native') {
+    await native.withSessionWriteLock(file, opts, (lock) => critical(file, () => lock.append(entry)))
+  } else {
+    await withLegacyLock(file, opts, () => critical(file, () => fs.appendFileSync(file, `${JSON.stringify(entry)}\n`)))
+  }
+  fs.appendFileSync(ackLog, `${path.basename(file)} ${id} ${seq}\n`) // only once the append resolved
+}
+
+async function main() {
+  for (let seq = 0; ; seq++) {
+    await appendOne(seq)
+    if (impl === 'native' && seq % 20 === 0) say({ stats: native.sessionLockStats() })
+  }
+}
+
+main().catch((err) => {
+  say({ error: err.code ?? String(err), message: err.message })
+  process.exit(1)
+})
