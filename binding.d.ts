@@ -134,6 +134,8 @@ export interface NativeLockOptions {
   staleMs: number
   /** Revoke the hold after this many milliseconds; `Infinity` never does. */
   maxHoldMs: number
+  /** Lock sessions on network filesystems anyway. */
+  allowNetworkFilesystem?: boolean
 }
 
 export declare function nativeLockStats(): NativeLockStats

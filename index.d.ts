@@ -29,6 +29,11 @@ export interface SessionWriteLockOptions {
   /** Reads settings from this `openclaw.json` instead of the usual lookup. */
   configPath?: string
   /**
+   * Lock sessions on NFS, SMB and other network filesystems anyway (refused by default with
+   * `SESSION_WRITE_LOCK_NETWORK_FS`; also `OPENCLAW_SESSION_WRITE_LOCK_ALLOW_NETWORK_FS=1`).
+   */
+  allowNetworkFilesystem?: boolean
+  /**
    * `withSessionWriteLock` only: when `fn` throws, runs under the same lock before release (for example to
    * record an error entry). The caller still receives `fn`'s original error.
    */
@@ -280,6 +285,14 @@ export declare class SessionTranscriptCorruptError extends SessionWriteLockError
   readonly code: 'SESSION_TRANSCRIPT_CORRUPT'
   readonly path: string
   readonly line: number
+}
+
+/** The session directory is on a network filesystem and no opt-in was given. */
+export declare class SessionWriteLockNetworkFilesystemError extends SessionWriteLockError {
+  readonly code: 'SESSION_WRITE_LOCK_NETWORK_FS'
+  readonly path: string
+  /** `nfs`, `smb`, `cifs`, `smb2`, `ceph`, `afs`, ... */
+  readonly filesystem: string
 }
 
 /** An invalid configuration value, an unreadable `openclaw.json`, or invalid JSON5 in it. */

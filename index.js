@@ -24,7 +24,12 @@ const { fromNative, SessionWriteLockAbortedError, SessionWriteLockReentrancyErro
 const heldHere = new AsyncLocalStorage()
 
 function nativeOptions(o) {
-  return { timeoutMs: o.acquireTimeoutMs, staleMs: o.staleMs, maxHoldMs: o.maxHoldMs }
+  return {
+    timeoutMs: o.acquireTimeoutMs,
+    staleMs: o.staleMs,
+    maxHoldMs: o.maxHoldMs,
+    allowNetworkFilesystem: o.allowNetworkFilesystem,
+  }
 }
 
 /** The checked options of a call plus the settings in force for it (call, configure, env, file, defaults). */
@@ -263,21 +268,27 @@ async function acquireSessionWriteLock(params) {
   return { lockPath: lock.lockPath, release: async () => void lock[kRelease]() }
 }
 
-module.exports = {
-  withSessionWriteLock,
-  appendSessionEntries,
-  appendSessionEntriesSync,
-  acquireSessionWriteLock,
-  SessionTranscriptCorruptError,
-  cleanStaleLockFiles: sessions.cleanStaleLockFiles,
-  inspectSessionLocks: sessions.inspectSessionLocks,
-  recoverSessionLocksOnStartup: sessions.recoverSessionLocksOnStartup,
-  resolveSessionLockMaxHoldFromTimeout: compat.resolveSessionLockMaxHoldFromTimeout,
-  withSessionWriteLockSync,
-  sessionLockStats,
-  SessionWriteLock,
-  DEFAULTS: config.DEFAULTS,
-  resolveSessionWriteLockConfig: config.resolveSessionWriteLockConfig,
-  configureSessionWriteLock: config.configureSessionWriteLock,
-  ...Object.fromEntries(Object.entries(errors).filter(([name]) => name.startsWith('SessionWriteLock'))),
-}
+// One `exports.name =` per export, so that ESM importers get named exports (cjs-module-lexer).
+exports.withSessionWriteLock = withSessionWriteLock
+exports.withSessionWriteLockSync = withSessionWriteLockSync
+exports.appendSessionEntries = appendSessionEntries
+exports.appendSessionEntriesSync = appendSessionEntriesSync
+exports.acquireSessionWriteLock = acquireSessionWriteLock
+exports.cleanStaleLockFiles = sessions.cleanStaleLockFiles
+exports.inspectSessionLocks = sessions.inspectSessionLocks
+exports.recoverSessionLocksOnStartup = sessions.recoverSessionLocksOnStartup
+exports.resolveSessionLockMaxHoldFromTimeout = compat.resolveSessionLockMaxHoldFromTimeout
+exports.resolveSessionWriteLockConfig = config.resolveSessionWriteLockConfig
+exports.configureSessionWriteLock = config.configureSessionWriteLock
+exports.sessionLockStats = sessionLockStats
+exports.DEFAULTS = config.DEFAULTS
+exports.SessionWriteLock = SessionWriteLock
+exports.SessionWriteLockError = errors.SessionWriteLockError
+exports.SessionWriteLockTimeoutError = errors.SessionWriteLockTimeoutError
+exports.SessionWriteLockAbortedError = errors.SessionWriteLockAbortedError
+exports.SessionWriteLockLostError = errors.SessionWriteLockLostError
+exports.SessionWriteLockReentrancyError = errors.SessionWriteLockReentrancyError
+exports.SessionWriteLockUnsafePathError = errors.SessionWriteLockUnsafePathError
+exports.SessionWriteLockConfigError = errors.SessionWriteLockConfigError
+exports.SessionWriteLockNetworkFilesystemError = errors.SessionWriteLockNetworkFilesystemError
+exports.SessionTranscriptCorruptError = SessionTranscriptCorruptError

@@ -45,6 +45,13 @@ class SessionWriteLockUnsafePathError extends SessionWriteLockError {
   }
 }
 
+/** The session directory is on NFS, SMB or another network filesystem, and no opt-in was given. */
+class SessionWriteLockNetworkFilesystemError extends SessionWriteLockError {
+  constructor(message, fields) {
+    super(message, 'SESSION_WRITE_LOCK_NETWORK_FS', fields)
+  }
+}
+
 /** A configuration value (file, environment or code) is invalid. */
 class SessionWriteLockConfigError extends SessionWriteLockError {
   constructor(message, fields) {
@@ -97,6 +104,8 @@ function fromNative(err, cause, lockPath) {
       return new SessionWriteLockUnsafePathError(text, fields)
     case 'config':
       return new SessionWriteLockConfigError(text, fields)
+    case 'network':
+      return new SessionWriteLockNetworkFilesystemError(text, fields)
     case 'type': {
       const e = new TypeError(text)
       e.code = code
@@ -119,6 +128,7 @@ module.exports = {
   SessionWriteLockReentrancyError,
   SessionWriteLockUnsafePathError,
   SessionWriteLockConfigError,
+  SessionWriteLockNetworkFilesystemError,
   invalidArgType,
   invalidArgValue,
   fromNative,

@@ -16,6 +16,7 @@ const LOCK_OPTION_KEYS = new Set([
   'onRevoked',
   'onWait',
   'onError',
+  'allowNetworkFilesystem',
 ])
 
 function checkSessionFile(sessionFile, name = 'sessionFile') {
@@ -52,7 +53,10 @@ function lockOptions(options) {
   for (const key of LIMITS) {
     if (options[key] !== undefined) call[key] = duration(options[key], key, true)
   }
-  const { signal, reentrant, onRevoked, onWait, onError, durability, configPath } = options
+  const { signal, reentrant, onRevoked, onWait, onError, durability, configPath, allowNetworkFilesystem } = options
+  if (allowNetworkFilesystem !== undefined && typeof allowNetworkFilesystem !== 'boolean') {
+    throw invalidArgType('options.allowNetworkFilesystem', 'of type boolean', allowNetworkFilesystem)
+  }
   if (durability !== undefined) {
     if (!DURABILITIES.includes(durability)) {
       throw invalidArgValue('options.durability', `must be one of ${DURABILITIES.map((d) => `"${d}"`).join(', ')}`, durability)
@@ -67,7 +71,7 @@ function lockOptions(options) {
   for (const [name, fn] of Object.entries({ onRevoked, onWait, onError })) {
     if (fn !== undefined) checkFunction(fn, `options.${name}`)
   }
-  return { call, configPath, signal, reentrant: reentrant !== false, onRevoked, onWait, onError }
+  return { call, configPath, signal, reentrant: reentrant !== false, onRevoked, onWait, onError, allowNetworkFilesystem }
 }
 
 function isAbortSignal(value) {

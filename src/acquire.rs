@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, watch};
 
-use crate::clock;
 use crate::error::{LockError, Owner};
 use crate::hold::{self, Claimed, Held, RevokeHook};
 use crate::kernel_lock::{self, Claim, KernelWait};
@@ -22,6 +21,7 @@ use crate::registry::{self, Entry, Turn};
 use crate::sidecar::{self, LockTarget};
 use crate::staleness::{self, Context, Verdict};
 use crate::stats::{self, COUNTERS, WAIT_TIMES};
+use crate::{clock, filesystem};
 
 /// What one acquisition is allowed to do.
 #[derive(Clone)]
@@ -33,6 +33,8 @@ pub struct Settings {
     /// Revoke the hold past this; `None` never does.
     pub max_hold: Option<Duration>,
     pub on_revoke: Option<RevokeHook>,
+    /// Lock sessions on NFS, SMB and other network filesystems anyway.
+    pub allow_network_fs: bool,
 }
 
 /// Aborts a pending acquisition from another thread.
@@ -90,8 +92,24 @@ enum Interrupt {
     Aborted,
 }
 
+/// Refuses a session on a network filesystem unless allowed (see `filesystem`).
+fn check_filesystem(target: &LockTarget, settings: &Settings) -> Result<(), LockError> {
+    if settings.allow_network_fs || filesystem::allowed_by_env() {
+        return Ok(());
+    }
+    let dir = target.lock_path.parent().unwrap_or(Path::new("/"));
+    match filesystem::network_fs(dir).map_err(|e| LockError::io("statfs", dir, e))? {
+        Some(fs) => Err(LockError::NetworkFilesystem {
+            path: dir.to_path_buf(),
+            fs,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Takes the lock now if nothing stands in the way; never waits.
 pub fn request(target: LockTarget, settings: Settings) -> Result<Attempt, LockError> {
+    check_filesystem(&target, &settings)?;
     let started = Instant::now();
     let stage = match registry::enter(&target.lock_path) {
         Entry::Queued(rx) => Stage::Queued(rx),
@@ -411,6 +429,7 @@ mod tests {
             stale_ms: 1_800_000,
             max_hold: None,
             on_revoke: None,
+            allow_network_fs: false,
         }
     }
 

@@ -40,6 +40,11 @@ pub enum LockError {
     #[error("refusing to use {}: the lock path is {what}, not a regular file we can own", .path.display())]
     UnsafeLockPath { path: PathBuf, what: &'static str },
 
+    /// The session directory is on a network filesystem, where kernel locks cannot be trusted.
+    #[error("refusing to lock {}: it is on a network filesystem ({fs}), where flock is not reliable across machines; \
+             set allowNetworkFilesystem (or OPENCLAW_SESSION_WRITE_LOCK_ALLOW_NETWORK_FS=1) to accept the risk", .path.display())]
+    NetworkFilesystem { path: PathBuf, fs: &'static str },
+
     #[error("{message}")]
     InvalidArgument { message: String },
 
@@ -90,6 +95,7 @@ impl LockError {
             LockError::Aborted { .. } => "SESSION_WRITE_LOCK_ABORTED".into(),
             LockError::Lost { .. } => "SESSION_WRITE_LOCK_LOST".into(),
             LockError::UnsafeLockPath { .. } => "SESSION_WRITE_LOCK_UNSAFE_PATH".into(),
+            LockError::NetworkFilesystem { .. } => "SESSION_WRITE_LOCK_NETWORK_FS".into(),
             LockError::InvalidArgument { .. } => "ERR_INVALID_ARG_VALUE".into(),
             LockError::Config(_) => "SESSION_WRITE_LOCK_CONFIG".into(),
             LockError::Io { source, .. } => errno_code(source).to_string(),
@@ -123,6 +129,9 @@ impl LockError {
                 json!({ "kind": "lost", "lockPath": lock_path, "reason": reason })
             }
             LockError::UnsafeLockPath { path, .. } => json!({ "kind": "unsafe", "path": path }),
+            LockError::NetworkFilesystem { path, fs } => {
+                json!({ "kind": "network", "path": path, "filesystem": fs })
+            }
             LockError::InvalidArgument { .. } => json!({ "kind": "type" }),
             LockError::Config(e) => {
                 let mut fields = e.fields.clone();

@@ -6,6 +6,7 @@ pub mod acquire;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod filesystem;
 #[doc(hidden)]
 pub mod fuzz_checks;
 pub mod hold;
@@ -58,6 +59,8 @@ pub mod node {
         pub stale_ms: f64,
         /// Revoke the hold after this many milliseconds; `Infinity` never does.
         pub max_hold_ms: f64,
+        /// Lock sessions on network filesystems anyway.
+        pub allow_network_filesystem: Option<bool>,
     }
 
     fn duration_or_forever(ms: f64) -> Option<Duration> {
@@ -94,6 +97,7 @@ pub mod node {
             },
             max_hold: duration_or_forever(opts.max_hold_ms),
             on_revoke: REVOKE_LISTENER.with(|l| l.borrow().clone()),
+            allow_network_fs: opts.allow_network_filesystem.unwrap_or(false),
         }
     }
 

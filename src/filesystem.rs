@@ -1,0 +1,130 @@
+//! Recognizing network filesystems, where `flock` is emulated, local to one client, or can hang: on NFS
+//! and SMB mounts two machines may both "hold" the lock. Sessions there are refused with
+//! `SESSION_WRITE_LOCK_NETWORK_FS` unless the caller opts in.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+/// The name of the network filesystem a directory is on, if it is on one.
+pub type NetworkFs = Option<&'static str>;
+
+/// Linux `statfs` magic numbers of filesystems whose locks cannot be trusted across clients. FUSE is
+/// deliberately absent: it is also what rootless containers use for local storage.
+pub fn network_fs_of_magic(magic: i64) -> NetworkFs {
+    match magic as u32 {
+        0x6969 => Some("nfs"),
+        0x517B => Some("smb"),
+        0xFF53_4D42 => Some("cifs"),
+        0xFE53_4D42 => Some("smb2"),
+        0x00C3_6400 => Some("ceph"),
+        0x5346_414F => Some("afs"),
+        0x7375_7245 => Some("coda"),
+        0x564C => Some("ncp"),
+        0x0102_1997 => Some("9p"),
+        0x0BD0_0BD0 => Some("lustre"),
+        0x4741_4A41 => Some("glusterfs"),
+        _ => None,
+    }
+}
+
+/// macOS `statfs.f_fstypename` values of network filesystems.
+pub fn network_fs_of_name(name: &str) -> NetworkFs {
+    match name {
+        "nfs" => Some("nfs"),
+        "smbfs" => Some("smb"),
+        "afpfs" => Some("afp"),
+        "webdav" => Some("webdav"),
+        _ => None,
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn probe(dir: &Path) -> io::Result<NetworkFs> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())?;
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized, zeroed out-buffer.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(network_fs_of_magic(st.f_type as i64))
+}
+
+#[cfg(target_os = "macos")]
+fn probe(dir: &Path) -> io::Result<NetworkFs> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())?;
+    // SAFETY: as above; f_fstypename is NUL-terminated by the kernel.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let name = unsafe { std::ffi::CStr::from_ptr(st.f_fstypename.as_ptr()) };
+    Ok(network_fs_of_name(&name.to_string_lossy()))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+fn probe(_dir: &Path) -> io::Result<NetworkFs> {
+    Ok(None)
+}
+
+/// The network filesystem `dir` is on, if any. Cached per directory: a mount does not change under a
+/// running gateway, and the lock's hot path should not pay a `statfs` per acquisition.
+pub fn network_fs(dir: &Path) -> io::Result<NetworkFs> {
+    static CACHE: OnceLock<Mutex<HashMap<PathBuf, NetworkFs>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(found) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(dir) {
+        return Ok(*found);
+    }
+    let found = probe(dir)?;
+    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if map.len() >= 1024 {
+        map.clear();
+    }
+    map.insert(dir.to_path_buf(), found);
+    Ok(found)
+}
+
+/// Whether network filesystems are allowed without a per-call opt-in:
+/// `OPENCLAW_SESSION_WRITE_LOCK_ALLOW_NETWORK_FS=1` (or `true`).
+pub fn allowed_by_env() -> bool {
+    std::env::var("OPENCLAW_SESSION_WRITE_LOCK_ALLOW_NETWORK_FS")
+        .is_ok_and(|v| v == "1" || v == "true")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_magics_are_recognized_and_local_ones_are_not() {
+        assert_eq!(network_fs_of_magic(0x6969), Some("nfs"));
+        assert_eq!(
+            network_fs_of_magic(0xFF53_4D42_u32 as i32 as i64),
+            Some("cifs")
+        );
+        assert_eq!(network_fs_of_magic(0xFE53_4D42), Some("smb2"));
+        for local in [
+            0xEF53,
+            0x0102_1994,
+            0x9123_683E,
+            0x5846_5342,
+            0x794C_7630,
+            0x6573_5546,
+        ] {
+            // ext4, tmpfs, btrfs, xfs, overlayfs, FUSE
+            assert_eq!(network_fs_of_magic(local), None, "{local:#x}");
+        }
+        assert_eq!(network_fs_of_name("smbfs"), Some("smb"));
+        assert_eq!(network_fs_of_name("apfs"), None);
+    }
+
+    #[test]
+    fn the_temp_directory_is_local() {
+        assert_eq!(network_fs(&std::env::temp_dir()).unwrap(), None);
+        // Cached: a second probe answers the same.
+        assert_eq!(network_fs(&std::env::temp_dir()).unwrap(), None);
+    }
+}
