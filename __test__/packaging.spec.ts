@@ -1,0 +1,104 @@
+// The package as users get it: `npm pack` of the root package and of this platform's binary package,
+// installed into fresh TypeScript projects (NodeNext ESM, and CommonJS) with no Rust toolchain on PATH.
+// Each type-checks an example that uses the whole public API (strict), runs it, and runs the bin.
+
+import assert from 'node:assert/strict'
+import { execFileSync, spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { test } from 'node:test'
+
+const ROOT = path.join(__dirname, '..')
+const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
+const binding = fs.readdirSync(ROOT).find((f) => /^session-write-lock\..+\.node$/.test(f))
+const platform = binding?.split('.')[1]
+// Node, npm and the basic tools; no ~/.cargo/bin.
+const PATH = [path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin']
+  .filter((d) => !fs.existsSync(path.join(d, 'cargo')))
+  .join(':')
+const env = { ...process.env, PATH, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' }
+
+function npm(args: string[], cwd: string) {
+  return execFileSync(path.join(path.dirname(process.execPath), 'npm'), args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
+function tarballs(work: string) {
+  const out = path.join(work, 'tarballs')
+  fs.mkdirSync(out)
+  const root = JSON.parse(npm(['pack', '--ignore-scripts', '--json', '--pack-destination', out], ROOT))[0]
+  // The platform package, with the binary the build produced, as the release workflow assembles it.
+  const platformDir = path.join(work, `npm-${platform}`)
+  fs.cpSync(path.join(ROOT, 'npm', platform!), platformDir, { recursive: true })
+  fs.copyFileSync(path.join(ROOT, binding!), path.join(platformDir, binding!))
+  const native = JSON.parse(npm(['pack', '--json', '--pack-destination', out], platformDir))[0]
+  return { root, native, dir: out }
+}
+
+function project(work: string, name: string, pkg: object, tsconfig: object, packs: ReturnType<typeof tarballs>) {
+  const dir = path.join(work, name)
+  fs.mkdirSync(dir)
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true, ...pkg }))
+  fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(tsconfig))
+  fs.copyFileSync(path.join(__dirname, 'packaging', 'example.ts'), path.join(dir, 'example.ts'))
+  npm(['install', '--no-package-lock', path.join(packs.dir, packs.native.filename), path.join(packs.dir, packs.root.filename)], dir)
+  return dir
+}
+
+const compilerOptions = (extra: object) => ({
+  strict: true,
+  target: 'ES2022',
+  outDir: 'out',
+  skipLibCheck: false,
+  types: ['node'],
+  typeRoots: [path.join(ROOT, 'node_modules', '@types')],
+  ...extra,
+})
+
+test('npm pack: the tarball carries the package and nothing else', { skip: !binding && 'no built binary' }, (t) => {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'swl-pack-'))
+  t.after(() => fs.rmSync(work, { recursive: true, force: true }))
+  const packs = tarballs(work)
+  const files: string[] = packs.root.files.map((f: { path: string }) => f.path).sort()
+  assert.deepEqual(files.filter((f) => !f.startsWith('lib/')), [
+    'README.md', 'binding.d.ts', 'binding.js', 'cli.js', 'index.d.ts', 'index.js', 'package.json',
+  ])
+  for (const f of files) assert.doesNotMatch(f, /__test__|\.spec\.|^src\/|target\/|Cargo|\.node$|benchmark|soak|fuzz/, f)
+  assert.deepEqual(packs.native.files.map((f: { path: string }) => f.path).sort(), [binding, 'package.json', 'README.md'].sort())
+})
+
+for (const flavour of ['esm', 'cjs'] as const) {
+  test(`a fresh ${flavour === 'esm' ? 'NodeNext ESM' : 'CommonJS'} TypeScript project installs, type-checks and runs it`, { skip: !binding && 'no built binary' }, (t) => {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), `swl-pkg-${flavour}-`))
+    t.after(() => fs.rmSync(work, { recursive: true, force: true }))
+    assert.notEqual(spawnSync('cargo', ['--version'], { env }).status, 0, 'cargo must not be on PATH for this test')
+    const packs = tarballs(work)
+    const dir =
+      flavour === 'esm'
+        ? project(work, 'esm-app', { type: 'module' }, { compilerOptions: compilerOptions({ module: 'NodeNext', moduleResolution: 'NodeNext' }) }, packs)
+        : project(work, 'cjs-app', {}, { compilerOptions: compilerOptions({ module: 'CommonJS', moduleResolution: 'Node10', esModuleInterop: true }) }, packs)
+    const tsc = spawnSync(process.execPath, [TSC, '-p', dir], { cwd: dir, env, encoding: 'utf8' })
+    assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr)
+    const run = spawnSync(process.execPath, [path.join(dir, 'out', 'example.js')], { cwd: dir, env, encoding: 'utf8' })
+    assert.equal(run.status, 0, run.stderr)
+    const report = JSON.parse(run.stdout)
+    assert.deepEqual(
+      { ...report, acquisitions: report.acquisitions > 0 },
+      {
+        offsets: [0, 31],
+        count: 3,
+        same: true,
+        timeoutCode: 'SESSION_WRITE_LOCK_TIMEOUT',
+        noticeSource: 'configure',
+        configError: true,
+        maxHold: 720000,
+        locks: 0,
+        acquisitions: true,
+      },
+    )
+    const bin = path.join(dir, 'node_modules', '.bin', 'session-write-lock')
+    const doctor = spawnSync(bin, ['doctor', '--json', work], { cwd: dir, env, encoding: 'utf8' })
+    assert.equal(doctor.status, 0, doctor.stderr)
+    assert.equal(JSON.parse(doctor.stdout).problems, 0)
+  })
+}
