@@ -150,6 +150,8 @@ export interface NativeLockStats {
   recoveries: number
   /** Stale legacy sidecars taken over under the legacy rules. */
   legacyTakeovers: number
+  /** Takeovers given up because a racing legacy waiter deleted the sidecar first. */
+  legacyRaces: number
   revocations: number
   repairs: number
   releases: number

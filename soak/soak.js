@@ -32,6 +32,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swl-soak-'))
 const WORKER = path.join(__dirname, 'worker.js')
 const slots = []
 let kills = 0
+let revoked = 0
 const lastStats = new Map() // incarnation -> its last reported stats
 const errors = []
 
@@ -48,6 +49,7 @@ function start(slot) {
     for (let nl; (nl = buf.indexOf('\n')) >= 0; buf = buf.slice(nl + 1)) {
       const msg = JSON.parse(buf.slice(0, nl))
       if (msg.stats) lastStats.set(id, msg.stats)
+      if (msg.revoked) revoked++
       if (msg.error) errors.push(`${id}: ${msg.error} ${msg.message}`)
     }
   })
@@ -92,7 +94,7 @@ async function verify() {
   const quarantined = fs.readdirSync(dir).filter((f) => f.includes('.corrupt-')).length
   const stats = [...lastStats.values()]
   const sum = (k) => stats.reduce((a, s) => a + s[k], 0)
-  return { acks: acks.size, entries, lost, duplicated, torn, pendingTails, overlaps, quarantined, repairs: sum('repairs'), recoveries: sum('recoveries'), legacyTakeovers: sum('legacyTakeovers') }
+  return { acks: acks.size, entries, lost, duplicated, torn, pendingTails, overlaps, quarantined, repairs: sum('repairs'), recoveries: sum('recoveries'), legacyTakeovers: sum('legacyTakeovers'), legacyRaces: sum('legacyRaces') }
 }
 
 async function main() {
@@ -129,13 +131,15 @@ async function main() {
     repairs: v.repairs,
     recoveries: v.recoveries,
     legacyTakeovers: v.legacyTakeovers,
+    legacyRaces: v.legacyRaces,
+    revokedHolds: revoked,
     overlaps: v.overlaps.split('\n').filter(Boolean).length,
     workerErrors: errors,
     ok,
   }
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`)
   if (!ok) {
-    process.stderr.write(`soak FAILED; files kept in ${dir}\n${v.lost.slice(0, 10).join('\n')}\n${v.overlaps}\n`)
+    process.stderr.write(`soak FAILED; files kept in ${dir}\n${v.lost.slice(0, 10).join('\n')}\n${v.overlaps.slice(0, 4000)}\n`)
     process.exitCode = 1
   } else {
     fs.rmSync(dir, { recursive: true, force: true })

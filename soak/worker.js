@@ -22,13 +22,20 @@ function enter(file) {
   const marker = `${file}.inside`
   for (;;) {
     try {
-      fs.writeFileSync(marker, String(process.pid), { flag: 'wx' })
+      fs.writeFileSync(marker, `${process.pid} ${id}`, { flag: 'wx' })
       return
     } catch (err) {
       if (err.code !== 'EEXIST') throw err
-      const owner = Number(fs.readFileSync(marker, 'utf8'))
-      if (owner && pidAlive(owner)) {
-        fs.appendFileSync(path.join(dir, 'overlaps.log'), `${process.pid} saw ${owner} inside ${file}\n`)
+      let owner
+      try {
+        owner = fs.readFileSync(marker, 'utf8')
+      } catch (e) {
+        if (e.code === 'ENOENT') continue // its holder just left
+        throw e
+      }
+      const pid = Number(owner.split(' ')[0])
+      if (pid && pidAlive(pid)) {
+        fs.appendFileSync(path.join(dir, 'overlaps.log'), `${id} (pid ${process.pid}) saw ${owner} inside ${path.basename(file)}\n`)
         return
       }
       fs.rmSync(marker, { force: true }) // left by a holder that was killed inside
@@ -36,7 +43,8 @@ function enter(file) {
   }
 }
 
-async function critical(file, write) {
+async function critical(file, write, check = () => {}) {
+  check() // a gateway's writes verify the hold first; so does entering the witnessed section
   enter(file)
   const countFile = `${file}.count`
   const n = Number(fs.existsSync(countFile) ? fs.readFileSync(countFile, 'utf8') || 0 : 0)
@@ -51,7 +59,17 @@ async function appendOne(seq) {
   const entry = { worker: id, seq, impl, pad: 'p'.repeat(Math.floor(Math.random() * 300)) }
   const opts = { acquireTimeoutMs: 60_000 }
   if (impl === 'native') {
-    await native.withSessionWriteLock(file, opts, (lock) => critical(file, () => lock.append(entry)))
+    try {
+      await native.withSessionWriteLock(file, opts, (lock) =>
+        critical(file, () => lock.append(entry), () => lock.assertHeld()),
+      )
+    } catch (err) {
+      // The legacy race (DESIGN): a legacy waiter deleted our sidecar; the hold was revoked and nothing
+      // was written through it. Not acknowledged; carry on.
+      if (err.code !== 'SESSION_WRITE_LOCK_LOST') throw err
+      say({ revoked: true })
+      return
+    }
   } else {
     await withLegacyLock(file, opts, () => critical(file, () => fs.appendFileSync(file, `${JSON.stringify(entry)}\n`)))
   }

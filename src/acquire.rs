@@ -62,7 +62,21 @@ enum Blocked {
     Kernel { file: File, created: bool },
     /// A legacy holder may be alive.
     Legacy,
+    /// We took over a stale or crashed holder's sidecar; a legacy waiter that judged it stale a moment
+    /// earlier may still delete it by path. Wait, then check that it is still ours (see [`SETTLE`]).
+    Settling {
+        file: File,
+        id: sidecar::FileId,
+        acquired_at_ms: i64,
+    },
 }
+
+/// How long a takeover waits before it counts. A legacy waiter reads a sidecar, judges it stale and
+/// deletes it by path, with no check in between; if we took that same sidecar over meanwhile, its
+/// deletion removes ours. Waiting this long after writing our payload, then re-checking the path, lets
+/// such a racing deletion land first, so we retry instead of holding a lock that a legacy process also
+/// holds. Takeovers are rare (a crash, a stale legacy file), so the delay costs little.
+pub const SETTLE: Duration = Duration::from_millis(100);
 
 enum Stage {
     Queued(oneshot::Receiver<Turn>),
@@ -173,6 +187,31 @@ pub async fn wait(req: Request, cancel: Cancel) -> Result<Held, LockError> {
                 attempt += 1;
                 None
             }
+            Blocked::Settling {
+                file,
+                id,
+                acquired_at_ms,
+            } => {
+                // Not bounded by the acquire timeout: a takeover is not a wait for a busy holder.
+                if let Err(why) = bounded(tokio::time::sleep(SETTLE), None, &cancel).await {
+                    let _ = sidecar::unlink_if_named(&target.lock_path, id);
+                    return Err(interrupted(why));
+                }
+                if sidecar::names(&target.lock_path, id).unwrap_or(false) {
+                    stats::bump(&COUNTERS.acquisitions);
+                    WAIT_TIMES.record(started.elapsed());
+                    let claimed = Claimed {
+                        file,
+                        id,
+                        acquired_at_ms,
+                        turn,
+                    };
+                    return Ok(hold_for(&target, &settings, claimed));
+                }
+                // A legacy waiter deleted it: it holds the session now. Start over.
+                stats::bump(&COUNTERS.legacy_races);
+                None
+            }
         };
         match claim(&target, &settings, turn, locked, started)? {
             Step::Claimed(held) => return Ok(held),
@@ -279,16 +318,30 @@ fn claim(
         }
         let verdict = judge(&file, &st, created, settings.stale_ms, path);
         let verdict = verdict.inspect_err(|_| discard_if_created(&file, created, path))?;
-        match verdict {
+        let takeover = match verdict {
             Verdict::Busy { .. } => return Ok(Step::Blocked(turn, Blocked::Legacy)),
-            Verdict::Fresh => {}
-            Verdict::RecoverCrashed { .. } => stats::bump(&COUNTERS.recoveries),
-            Verdict::TakeOverStale { .. } => stats::bump(&COUNTERS.legacy_takeovers),
-        }
+            Verdict::Fresh => false,
+            Verdict::RecoverCrashed { .. } => {
+                stats::bump(&COUNTERS.recoveries);
+                true
+            }
+            Verdict::TakeOverStale { .. } => {
+                stats::bump(&COUNTERS.legacy_takeovers);
+                true
+            }
+        };
         let acquired_at_ms = clock::now_ms();
         hold::write_our_payload(&file, st.size, acquired_at_ms)
             .map_err(|e| LockError::io("write", path, e))
             .inspect_err(|_| discard_if_created(&file, created, path))?;
+        if takeover {
+            let settling = Blocked::Settling {
+                file,
+                id: st.id,
+                acquired_at_ms,
+            };
+            return Ok(Step::Blocked(turn, settling));
+        }
         stats::bump(&COUNTERS.acquisitions);
         WAIT_TIMES.record(started.elapsed());
         let claimed = Claimed {
@@ -297,16 +350,18 @@ fn claim(
             acquired_at_ms,
             turn,
         };
-        let s = settings;
-        let held = Held::new(
-            target.clone(),
-            claimed,
-            s.stale_ms,
-            s.max_hold,
-            s.on_revoke.clone(),
-        );
-        return Ok(Step::Claimed(held));
+        return Ok(Step::Claimed(hold_for(target, settings, claimed)));
     }
+}
+
+fn hold_for(target: &LockTarget, s: &Settings, claimed: Claimed) -> Held {
+    Held::new(
+        target.clone(),
+        claimed,
+        s.stale_ms,
+        s.max_hold,
+        s.on_revoke.clone(),
+    )
 }
 
 /// Step 4: reads the sidecar (unless it is empty) and decides.
@@ -459,13 +514,49 @@ mod tests {
         let before = COUNTERS
             .recoveries
             .load(std::sync::atomic::Ordering::Relaxed);
-        drop(must_acquire(&t));
+        // Taken over without waiting for any holder: only the settle, then the sidecar is ours.
+        let started = Instant::now();
+        let held = acquire_blocking(t.clone(), settings(0)).unwrap();
+        assert!(started.elapsed() >= SETTLE && started.elapsed() < SETTLE * 5);
+        assert!(held.is_held());
         assert!(
             COUNTERS
                 .recoveries
                 .load(std::sync::atomic::Ordering::Relaxed)
                 > before
         );
+    }
+
+    #[test]
+    fn a_takeover_whose_sidecar_is_deleted_during_the_settle_starts_over() {
+        let t = target("settle-race");
+        fs::write(&t.lock_path, hold_payload_of_dead_kernel_holder()).unwrap();
+        let Attempt::Pending(req) = request(t.clone(), settings(5_000)).unwrap() else {
+            panic!("a takeover settles first")
+        };
+        // What a racing legacy waiter does: delete by path, create its own with a live pid.
+        let me = std::process::id();
+        let (_, st) = process::self_identity();
+        fs::remove_file(&t.lock_path).unwrap();
+        let legacy = format!(
+            "{{\"pid\":{me},\"createdAt\":\"{}\",\"starttime\":{}}}",
+            crate::payload::format_iso_ms(clock::now_ms()),
+            st.unwrap_or(0)
+        );
+        fs::write(&t.lock_path, &legacy).unwrap();
+        let before = COUNTERS.legacy_races.load(std::sync::atomic::Ordering::Relaxed);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let remover = std::thread::spawn({
+            let path = t.lock_path.clone();
+            move || {
+                std::thread::sleep(Duration::from_millis(400));
+                fs::remove_file(path).unwrap(); // the legacy holder releases
+            }
+        });
+        let held = rt.block_on(wait(req, Cancel::default())).unwrap();
+        remover.join().unwrap();
+        assert!(COUNTERS.legacy_races.load(std::sync::atomic::Ordering::Relaxed) > before);
+        assert!(held.is_held(), "acquired after the legacy holder let go");
     }
 
     fn hold_payload_of_dead_kernel_holder() -> String {

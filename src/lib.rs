@@ -344,6 +344,8 @@ pub mod node {
         pub recoveries: f64,
         /// Stale legacy sidecars taken over under the legacy rules.
         pub legacy_takeovers: f64,
+        /// Takeovers given up because a racing legacy waiter deleted the sidecar first.
+        pub legacy_races: f64,
         pub revocations: f64,
         pub repairs: f64,
         pub releases: f64,
@@ -369,6 +371,7 @@ pub mod node {
             aborts: n(&c.aborts),
             recoveries: n(&c.recoveries),
             legacy_takeovers: n(&c.legacy_takeovers),
+            legacy_races: n(&c.legacy_races),
             revocations: n(&c.revocations),
             repairs: n(&c.repairs),
             releases: n(&c.releases),

@@ -14,6 +14,8 @@ pub struct Counters {
     pub recoveries: AtomicU64,
     /// Stale legacy (or unknown) sidecars, taken over by the legacy rules.
     pub legacy_takeovers: AtomicU64,
+    /// Takeovers given up because a racing legacy waiter deleted the sidecar during the settle.
+    pub legacy_races: AtomicU64,
     pub revocations: AtomicU64,
     pub repairs: AtomicU64,
     pub releases: AtomicU64,
@@ -26,6 +28,7 @@ pub static COUNTERS: Counters = Counters {
     aborts: AtomicU64::new(0),
     recoveries: AtomicU64::new(0),
     legacy_takeovers: AtomicU64::new(0),
+    legacy_races: AtomicU64::new(0),
     revocations: AtomicU64::new(0),
     repairs: AtomicU64::new(0),
     releases: AtomicU64::new(0),
