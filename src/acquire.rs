@@ -544,8 +544,13 @@ mod tests {
             st.unwrap_or(0)
         );
         fs::write(&t.lock_path, &legacy).unwrap();
-        let before = COUNTERS.legacy_races.load(std::sync::atomic::Ordering::Relaxed);
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let before = COUNTERS
+            .legacy_races
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let remover = std::thread::spawn({
             let path = t.lock_path.clone();
             move || {
@@ -555,7 +560,12 @@ mod tests {
         });
         let held = rt.block_on(wait(req, Cancel::default())).unwrap();
         remover.join().unwrap();
-        assert!(COUNTERS.legacy_races.load(std::sync::atomic::Ordering::Relaxed) > before);
+        assert!(
+            COUNTERS
+                .legacy_races
+                .load(std::sync::atomic::Ordering::Relaxed)
+                > before
+        );
         assert!(held.is_held(), "acquired after the legacy holder let go");
     }
 
