@@ -97,9 +97,13 @@ test('a read-only session directory: EACCES naming the path, nothing written', (
       for (const [n, c] of Object.entries(calls)) out[n] = await c().then(() => null, (e) => ({ code: e.code, path: e.path, message: e.message }))
       console.log(JSON.stringify(out))
     })()`
-  // As root, permissions do not apply: run the attempt as an unprivileged user.
+  // As root, permissions do not apply: run the attempt as an unprivileged user, with a Node it can run
+  // (this one may live under root's home, e.g. from `npx -p node@22`).
   const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}
-  const r = spawnSync(process.execPath, ['-e', script, path.join(ro, 's.jsonl')], { encoding: 'utf8', ...asUser })
+  const runs = (bin: string) => spawnSync(bin, ['-e', `require(${JSON.stringify(path.join(__dirname, '..', 'index.js'))})`], asUser).status === 0
+  const node = [process.execPath, '/usr/bin/node', '/usr/local/bin/node'].find((bin) => fs.existsSync(bin) && runs(bin))
+  if (!node) return t.skip('no Node binary and package checkout readable by an unprivileged user')
+  const r = spawnSync(node, ['-e', script, path.join(ro, 's.jsonl')], { encoding: 'utf8', ...asUser })
   const results = JSON.parse(r.stdout)
   for (const [name, err] of Object.entries<any>(results)) {
     assert.equal(err?.code, 'EACCES', `${name}: ${JSON.stringify(err)} ${r.stderr}`)

@@ -13,14 +13,17 @@ const ROOT = path.join(__dirname, '..')
 const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
 const binding = fs.readdirSync(ROOT).find((f) => /^session-write-lock\..+\.node$/.test(f))
 const platform = binding?.split('.')[1]
+// npm beside this Node if it has one (a system install), else the npm on PATH (Node from `npx -p node@N`).
+const NPM = [path.join(path.dirname(process.execPath), 'npm'), spawnSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).stdout.trim()]
+  .find((p) => p && fs.existsSync(p))!
 // Node, npm and the basic tools; no ~/.cargo/bin.
-const PATH = [path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin']
+const PATH = [path.dirname(process.execPath), path.dirname(NPM), '/usr/local/bin', '/usr/bin', '/bin']
   .filter((d) => !fs.existsSync(path.join(d, 'cargo')))
   .join(':')
 const env = { ...process.env, PATH, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' }
 
 function npm(args: string[], cwd: string) {
-  return execFileSync(path.join(path.dirname(process.execPath), 'npm'), args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+  return execFileSync(NPM, args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
 function tarballs(work: string) {
