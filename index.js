@@ -149,16 +149,21 @@ function runHolding(lock, fn) {
   return heldHere.run(withRef({ lock }), fn, lock)
 }
 
-/**
- * Runs `fn(lock)` while holding the session's write lock, and releases it however `fn` ends. The value
- * `fn` returns (or the very object it throws) passes through unchanged.
- */
-async function withSessionWriteLock(sessionFile, options, fn) {
+/** Checks the arguments of a `with…` call (`options` may be left out) and finds a hold to re-enter. */
+function lockCall(sessionFile, options, fn) {
   if (typeof options === 'function' && fn === undefined) [options, fn] = [undefined, options]
   checkSessionFile(sessionFile)
   const o = lockOptions(options)
   checkFunction(fn, 'fn')
-  const nested = reentry(sessionFile, o.reentrant)
+  return { o, fn, nested: reentry(sessionFile, o.reentrant) }
+}
+
+/**
+ * Runs `fn(lock)` while holding the session's write lock, and releases it however `fn` ends. The value
+ * `fn` returns (or the very object it throws) passes through unchanged.
+ */
+async function withSessionWriteLock(sessionFile, options, callback) {
+  const { o, fn, nested } = lockCall(sessionFile, options, callback)
   if (nested) return fn(nested)
   const s = withSettings(o)
   const pending = acquireHandle(sessionFile, s)
@@ -184,12 +189,8 @@ async function withSessionWriteLock(sessionFile, options, fn) {
  * The synchronous twin of `withSessionWriteLock`: it blocks the thread (and the event loop) while it
  * waits, as `fs.appendFileSync` does. `fn` must be synchronous; a returned promise is not awaited.
  */
-function withSessionWriteLockSync(sessionFile, options, fn) {
-  if (typeof options === 'function' && fn === undefined) [options, fn] = [undefined, options]
-  checkSessionFile(sessionFile)
-  const o = lockOptions(options)
-  checkFunction(fn, 'fn')
-  const nested = reentry(sessionFile, o.reentrant)
+function withSessionWriteLockSync(sessionFile, options, callback) {
+  const { o, fn, nested } = lockCall(sessionFile, options, callback)
   if (nested) return fn(nested)
   const s = withSettings(o)
   let id
