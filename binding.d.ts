@@ -179,15 +179,10 @@ export declare function requestLock(sessionFile: string, options: NativeLockOpti
  * `default`), in the order acquireTimeoutMs, staleMs, maxHoldMs, noticeAfterMs, durability.
  */
 export interface ResolvedLockConfig {
-  acquireTimeoutMs: number
-  staleMs: number
-  maxHoldMs: number
-  noticeAfterMs: number
-  durability: string
+  /** The values, as `lockSettings` returns them (with any new warnings). */
+  values: LockSettings
   sources: Array<string>
   configPath?: string
-  /** New warnings (unknown keys in the file), reported once per change of the file. */
-  warnings: Array<string>
 }
 
 /** Resolves the settings through the layers: call, configure, environment, file, defaults. */

@@ -26,7 +26,7 @@ function resolveNative(fn, call = {}, configPath) {
   } catch (err) {
     throw fromNative(err)
   }
-  for (const w of r.warnings ?? []) {
+  for (const w of (r.values ?? r).warnings ?? []) {
     if (warned.has(w)) continue
     warned.add(w)
     process.emitWarning(w, { code: 'SESSION_WRITE_LOCK_CONFIG_UNKNOWN_KEY' })
@@ -54,7 +54,7 @@ function resolveSessionWriteLockConfig(options = {}) {
   const r = resolveNative(native.resolveLockConfig, checked.call, checked.configPath)
   const out = { configPath: r.configPath ?? null }
   KEYS.forEach((key, i) => {
-    out[key] = { value: r[key], source: r.sources[i] }
+    out[key] = { value: r.values[key], source: r.sources[i] }
   })
   return out
 }

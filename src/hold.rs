@@ -135,11 +135,6 @@ impl Hold {
         self.inner().live.is_some()
     }
 
-    /// Why the hold was revoked, if it was.
-    pub fn lost_reason(&self) -> Option<String> {
-        self.inner().lost.clone()
-    }
-
     fn lost_error(&self, inner: &Inner) -> LockError {
         LockError::Lost {
             lock_path: self.target.lock_path.clone(),

@@ -90,11 +90,7 @@ pub mod node {
     fn settings(opts: &NativeLockOptions) -> Settings {
         Settings {
             timeout: duration_or_forever(opts.timeout_ms),
-            stale_ms: if opts.stale_ms.is_finite() {
-                opts.stale_ms as i64
-            } else {
-                i64::MAX
-            },
+            stale_ms: stale_ms(opts.stale_ms),
             max_hold: duration_or_forever(opts.max_hold_ms),
             on_revoke: REVOKE_LISTENER.with(|l| l.borrow().clone()),
             allow_network_fs: opts.allow_network_filesystem.unwrap_or(false),
@@ -516,15 +512,10 @@ pub mod node {
     /// `default`), in the order acquireTimeoutMs, staleMs, maxHoldMs, noticeAfterMs, durability.
     #[napi(object)]
     pub struct ResolvedLockConfig {
-        pub acquire_timeout_ms: f64,
-        pub stale_ms: f64,
-        pub max_hold_ms: f64,
-        pub notice_after_ms: f64,
-        pub durability: String,
+        /// The values, as `lockSettings` returns them (with any new warnings).
+        pub values: LockSettings,
         pub sources: Vec<String>,
         pub config_path: Option<String>,
-        /// New warnings (unknown keys in the file), reported once per change of the file.
-        pub warnings: Vec<String>,
     }
 
     fn resolve_layers(call: CallSettings, config_path: Option<String>) -> Result<config::Resolved> {
@@ -563,17 +554,28 @@ pub mod node {
         config_path: Option<String>,
     ) -> Result<ResolvedLockConfig> {
         let r = resolve_layers(call, config_path)?;
-        let [a, s, m, n, d] = &r.values;
+        let sources = r.values.iter().map(|(_, src)| src.to_string()).collect();
+        let config_path = r
+            .config_path
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned());
         Ok(ResolvedLockConfig {
+            values: settings_of(r),
+            sources,
+            config_path,
+        })
+    }
+
+    fn settings_of(r: config::Resolved) -> LockSettings {
+        let [a, s, m, n, d] = &r.values;
+        LockSettings {
             acquire_timeout_ms: a.0.ms(),
             stale_ms: s.0.ms(),
             max_hold_ms: m.0.ms(),
             notice_after_ms: n.0.ms(),
             durability: durability_name(d.0),
-            sources: r.values.iter().map(|(_, src)| src.to_string()).collect(),
-            config_path: r.config_path.map(|p| p.to_string_lossy().into_owned()),
-            warnings: r.warnings,
-        })
+            warnings: (!r.warnings.is_empty()).then_some(r.warnings),
+        }
     }
 
     /// The settings in force for one lock call, without sources: the per-acquisition fast path.
@@ -591,15 +593,6 @@ pub mod node {
     /// Like `resolveLockConfig`, for every acquisition: values only.
     #[napi]
     pub fn lock_settings(call: CallSettings, config_path: Option<String>) -> Result<LockSettings> {
-        let r = resolve_layers(call, config_path)?;
-        let [a, s, m, n, d] = &r.values;
-        Ok(LockSettings {
-            acquire_timeout_ms: a.0.ms(),
-            stale_ms: s.0.ms(),
-            max_hold_ms: m.0.ms(),
-            notice_after_ms: n.0.ms(),
-            durability: durability_name(d.0),
-            warnings: (!r.warnings.is_empty()).then_some(r.warnings),
-        })
+        resolve_layers(call, config_path).map(settings_of)
     }
 }

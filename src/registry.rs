@@ -84,6 +84,7 @@ pub fn tracked_sessions() -> usize {
 }
 
 /// How many callers wait behind the current turn of `key`.
+#[cfg(test)]
 pub fn queue_len(key: &Path) -> usize {
     sessions()
         .get(key)

@@ -268,6 +268,7 @@ pub fn names(path: &Path, id: FileId) -> io::Result<bool> {
 }
 
 /// Does `path` still name the file `file` has open? (fstat against lstat.)
+#[cfg(test)]
 pub fn still_named_by(file: &File, path: &Path) -> io::Result<bool> {
     names(path, stat(file)?.id)
 }
