@@ -7,7 +7,6 @@
 
 use std::fmt;
 use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -292,10 +291,13 @@ pub fn config_path(
     if let Some(dir) = nonempty("OPENCLAW_STATE_DIR") {
         return Some(Path::new(&dir).join("openclaw.json"));
     }
-    nonempty("HOME").map(|home| Path::new(&home).join(".openclaw").join("openclaw.json"))
+    // Node's os.homedir(): HOME, and on Windows USERPROFILE when HOME is unset.
+    nonempty("HOME")
+        .or_else(|| nonempty("USERPROFILE").filter(|_| cfg!(windows)))
+        .map(|home| Path::new(&home).join(".openclaw").join("openclaw.json"))
 }
 
-type Stamp = (u64, u64, i64, i64, u64);
+type Stamp = (u64, u64, Option<std::time::SystemTime>, u64);
 
 struct Cached {
     path: PathBuf,
@@ -308,7 +310,7 @@ struct Cached {
 fn cached_file_layer(path: &Path) -> Result<(Layer, Vec<String>), ConfigError> {
     static CACHE: OnceLock<Mutex<Option<Cached>>> = OnceLock::new();
     let stamp = match fs::metadata(path) {
-        Ok(m) => Some((m.dev(), m.ino(), m.mtime(), m.mtime_nsec(), m.size())),
+        Ok(m) => Some(crate::os_file::change_stamp(&m)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(unreadable(path, &e)),
     };
@@ -357,7 +359,7 @@ fn unreadable(path: &Path, e: &std::io::Error) -> ConfigError {
             "cannot read session write lock configuration {}: {e}",
             path.display()
         ),
-        fields: json!({ "source": format!("file:{}", path.display()), "path": path, "errno": crate::error::errno_code(e) }),
+        fields: json!({ "source": format!("file:{}", path.display()), "path": path, "errno": crate::os_file::errno_name(e) }),
     }
 }
 

@@ -98,7 +98,7 @@ impl LockError {
             LockError::NetworkFilesystem { .. } => "SESSION_WRITE_LOCK_NETWORK_FS".into(),
             LockError::InvalidArgument { .. } => "ERR_INVALID_ARG_VALUE".into(),
             LockError::Config(_) => "SESSION_WRITE_LOCK_CONFIG".into(),
-            LockError::Io { source, .. } => errno_code(source).to_string(),
+            LockError::Io { source, .. } => crate::os_file::errno_name(source).to_string(),
         }
     }
 
@@ -148,56 +148,13 @@ impl LockError {
                 "kind": "io",
                 "syscall": syscall,
                 "path": path,
-                "errno": source.raw_os_error().map(|e| -e),
+                "errno": crate::os_file::node_errno(source),
             }),
         };
         if let (Value::Object(d), Value::Object(extra)) = (&mut d, extra) {
             d.extend(extra);
         }
         d
-    }
-}
-
-/// The Node-style name of an OS error (`ENOENT`, `EACCES`, ...).
-pub fn errno_code(err: &io::Error) -> &'static str {
-    let Some(errno) = err.raw_os_error() else {
-        return match err.kind() {
-            io::ErrorKind::NotFound => "ENOENT",
-            io::ErrorKind::PermissionDenied => "EACCES",
-            io::ErrorKind::AlreadyExists => "EEXIST",
-            io::ErrorKind::InvalidInput => "EINVAL",
-            _ => "EIO",
-        };
-    };
-    match errno {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::EIO => "EIO",
-        libc::ENXIO => "ENXIO",
-        libc::EBADF => "EBADF",
-        libc::EAGAIN => "EAGAIN",
-        libc::ENOMEM => "ENOMEM",
-        libc::EACCES => "EACCES",
-        libc::EBUSY => "EBUSY",
-        libc::EEXIST => "EEXIST",
-        libc::EXDEV => "EXDEV",
-        libc::ENOTDIR => "ENOTDIR",
-        libc::EISDIR => "EISDIR",
-        libc::EINVAL => "EINVAL",
-        libc::ENFILE => "ENFILE",
-        libc::EMFILE => "EMFILE",
-        libc::ETXTBSY => "ETXTBSY",
-        libc::EFBIG => "EFBIG",
-        libc::ENOSPC => "ENOSPC",
-        libc::EROFS => "EROFS",
-        libc::EMLINK => "EMLINK",
-        libc::ENAMETOOLONG => "ENAMETOOLONG",
-        libc::ENOLCK => "ENOLCK",
-        libc::ELOOP => "ELOOP",
-        libc::EDQUOT => "EDQUOT",
-        libc::EINTR => "EINTR",
-        libc::ESTALE => "ESTALE",
-        _ => "UNKNOWN",
     }
 }
 
@@ -234,7 +191,7 @@ mod tests {
         let err = LockError::io(
             "open",
             Path::new("/ro/x.lock"),
-            io::Error::from_raw_os_error(libc::EACCES),
+            io::Error::from(io::ErrorKind::PermissionDenied),
         );
         assert_eq!(err.code(), "EACCES");
         let d = err.descriptor();

@@ -65,7 +65,40 @@ fn probe(dir: &Path) -> io::Result<NetworkFs> {
     Ok(network_fs_of_name(&name.to_string_lossy()))
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+/// `GetDriveTypeW`'s answer for a mapped network drive.
+pub const DRIVE_REMOTE: u32 = 4;
+
+/// Windows: a volume reached by a UNC path (`\\server\share`, `\\?\UNC\server\share`) or a drive that
+/// `GetDriveTypeW` calls remote is an SMB share (or an NFS client mount, which Windows reports alike).
+pub fn network_fs_of_volume(volume_root: &str, drive_type: u32) -> NetworkFs {
+    let unc = volume_root
+        .get(..8)
+        .is_some_and(|p| p.eq_ignore_ascii_case(r"\\?\UNC\"))
+        || (volume_root.starts_with(r"\\")
+            && !volume_root.starts_with(r"\\?\")
+            && !volume_root.starts_with(r"\\.\"));
+    (unc || drive_type == DRIVE_REMOTE).then_some("smb")
+}
+
+#[cfg(windows)]
+fn probe(dir: &Path) -> io::Result<NetworkFs> {
+    use std::os::windows::ffi::{OsStrExt, OsStringExt};
+    use windows_sys::Win32::Storage::FileSystem::{GetDriveTypeW, GetVolumePathNameW};
+    let wide: Vec<u16> = dir.as_os_str().encode_wide().chain(Some(0)).collect();
+    let mut root = vec![0u16; wide.len() + 1];
+    // SAFETY: `wide` is NUL-terminated, and `root` is at least as long as the path, which bounds the
+    // volume path it can hold.
+    if unsafe { GetVolumePathNameW(wide.as_ptr(), root.as_mut_ptr(), root.len() as u32) } == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `root` is NUL-terminated by the call above.
+    let drive_type = unsafe { GetDriveTypeW(root.as_ptr()) };
+    let end = root.iter().position(|&c| c == 0).unwrap_or(root.len());
+    let root = std::ffi::OsString::from_wide(&root[..end]);
+    Ok(network_fs_of_volume(&root.to_string_lossy(), drive_type))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
 fn probe(_dir: &Path) -> io::Result<NetworkFs> {
     Ok(None)
 }
@@ -119,6 +152,23 @@ mod tests {
         }
         assert_eq!(network_fs_of_name("smbfs"), Some("smb"));
         assert_eq!(network_fs_of_name("apfs"), None);
+    }
+
+    #[test]
+    fn windows_shares_and_mapped_drives_are_network_volumes() {
+        const FIXED: u32 = 3;
+        assert_eq!(network_fs_of_volume(r"C:\", FIXED), None);
+        assert_eq!(network_fs_of_volume(r"Z:\", DRIVE_REMOTE), Some("smb"));
+        assert_eq!(network_fs_of_volume(r"\\nas\sessions\", FIXED), Some("smb"));
+        assert_eq!(
+            network_fs_of_volume(r"\\?\UNC\nas\sessions\", FIXED),
+            Some("smb")
+        );
+        assert_eq!(network_fs_of_volume(r"\\?\unc\nas\s\", FIXED), Some("smb"));
+        // A verbatim local path and a device path are not shares.
+        assert_eq!(network_fs_of_volume(r"\\?\C:\", FIXED), None);
+        assert_eq!(network_fs_of_volume(r"\\?\Volume{1234}\", FIXED), None);
+        assert_eq!(network_fs_of_volume(r"\\.\PhysicalDrive0\", FIXED), None);
     }
 
     #[test]

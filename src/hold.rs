@@ -15,7 +15,7 @@ use crate::jsonl::{self, Appended, Durability};
 use crate::registry::Turn;
 use crate::sidecar::{self, FileId, LockTarget};
 use crate::stats::{self, COUNTERS, HOLD_TIMES};
-use crate::{clock, monitor, payload, process};
+use crate::{clock, kernel_lock, monitor, payload, process};
 
 /// Called (from the monitor thread) with the hold's id and the reason when a hold is revoked.
 pub type RevokeHook = Arc<dyn Fn(u64, &str) + Send + Sync>;
@@ -189,6 +189,7 @@ impl Hold {
         let Some(live) = live else { return false };
         // Errors are ignored, as the legacy release did: closing below drops the kernel lock regardless.
         let _ = sidecar::unlink_if_named(&self.target.lock_path, live.id);
+        let _ = kernel_lock::unlock(&live.file);
         drop(live);
         HOLD_TIMES.record(self.acquired_at.elapsed());
         stats::bump(&COUNTERS.releases);
@@ -214,6 +215,7 @@ impl Hold {
         if unlink {
             let _ = sidecar::unlink_if_named(&self.target.lock_path, live.id);
         }
+        let _ = kernel_lock::unlock(&live.file);
         drop(live);
         inner.lost = Some(reason.to_string());
         stats::bump(&COUNTERS.revocations);

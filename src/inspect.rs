@@ -180,12 +180,12 @@ mod tests {
     fn kinds_and_verdicts() {
         let d = dir("kinds");
         let me = i64::from(std::process::id());
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = i64::from(child.id());
-        child.wait().unwrap();
-        fs::write(d.join("live.jsonl.lock"), legacy_payload(1, 10)).unwrap();
+        let dead = crate::process::test_pids::dead();
+        let other = crate::process::test_pids::Live::spawn();
+        let alive = other.pid();
+        fs::write(d.join("live.jsonl.lock"), legacy_payload(alive, 10)).unwrap();
         fs::write(d.join("dead.jsonl.lock"), legacy_payload(dead, 10)).unwrap();
-        fs::write(d.join("old.jsonl.lock"), legacy_payload(1, 10_000)).unwrap();
+        fs::write(d.join("old.jsonl.lock"), legacy_payload(alive, 10_000)).unwrap();
         fs::write(
             d.join("crashed.jsonl.lock"),
             render(me as u32, clock::now_ms(), clock::now_ms(), None),
@@ -223,8 +223,10 @@ mod tests {
         let d = dir("remove");
         let live = d.join("live.jsonl.lock");
         let old = d.join("old.jsonl.lock");
-        fs::write(&live, legacy_payload(1, 10)).unwrap();
-        fs::write(&old, legacy_payload(1, 10_000)).unwrap();
+        let other = crate::process::test_pids::Live::spawn();
+        let alive = other.pid();
+        fs::write(&live, legacy_payload(alive, 10)).unwrap();
+        fs::write(&old, legacy_payload(alive, 10_000)).unwrap();
         assert!(!remove_if_stale(&live, 5_000, None).unwrap().removed);
         assert!(live.exists());
         let held = sidecar::open(&old).unwrap().file;

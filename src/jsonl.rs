@@ -2,11 +2,11 @@
 //! atomic replacement. The caller holds the session lock; nothing here locks.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, ErrorKind, Write};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::io::{self, ErrorKind, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::LockError;
+use crate::os_file::{self, read_exact_at};
 use crate::{clock, payload};
 
 /// How hard a write is pushed to stable storage before it resolves.
@@ -53,26 +53,28 @@ pub struct Appended {
 }
 
 fn io_err<'a>(syscall: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> LockError + 'a {
-    move |e| match e.raw_os_error() {
-        Some(libc::ELOOP) => LockError::UnsafeLockPath {
-            path: path.into(),
-            what: "a symbolic link (transcript)",
-        },
-        _ => LockError::io(syscall, path, e),
+    move |e| {
+        if os_file::is_symlink_refusal(&e) {
+            symlink_refused(path)
+        } else {
+            LockError::io(syscall, path, e)
+        }
+    }
+}
+
+fn symlink_refused(path: &Path) -> LockError {
+    LockError::UnsafeLockPath {
+        path: path.into(),
+        what: "a symbolic link (transcript)",
     }
 }
 
 fn open_transcript(path: &Path) -> Result<(File, bool), LockError> {
     let open = |create_new: bool| {
         let mut o = OpenOptions::new();
-        o.read(true)
-            .append(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW);
-        if create_new {
-            o.create_new(true);
-        }
-        o.open(path)
+        o.read(true).create_new(create_new);
+        os_file::for_append(&mut o);
+        os_file::no_follow(&mut o).open(path)
     };
     let (file, created) = match open(false) {
         Ok(f) => (f, false),
@@ -86,6 +88,9 @@ fn open_transcript(path: &Path) -> Result<(File, bool), LockError> {
         Err(e) => return Err(io_err("open", path)(e)),
     };
     let meta = file.metadata().map_err(io_err("fstat", path))?;
+    if meta.file_type().is_symlink() {
+        return Err(symlink_refused(path));
+    }
     if !meta.file_type().is_file() {
         return Err(LockError::UnsafeLockPath {
             path: path.into(),
@@ -98,10 +103,10 @@ fn open_transcript(path: &Path) -> Result<(File, bool), LockError> {
 /// Appends `bytes` (whole lines) in one contiguous write, after repairing a torn tail. On failure the
 /// file is cut back to its length before the write, so no partial line is left.
 pub fn append(path: &Path, bytes: &[u8], durability: Durability) -> Result<Appended, LockError> {
-    let (mut file, created) = open_transcript(path)?;
+    let (file, created) = open_transcript(path)?;
     let repair = repair_tail(&file, path)?;
     let offset = file.metadata().map_err(io_err("fstat", path))?.len();
-    if let Err(e) = file.write_all(bytes) {
+    if let Err(e) = write_at_end(&file, bytes) {
         // Roll back whatever part was written; the original error is what the caller needs.
         let _ = file.set_len(offset);
         return Err(io_err("write", path)(e));
@@ -116,12 +121,18 @@ pub fn append(path: &Path, bytes: &[u8], durability: Durability) -> Result<Appen
     })
 }
 
+/// Writes at the end of the file: `O_APPEND` does it on Unix; elsewhere the seek does (we hold the lock).
+fn write_at_end(mut file: &File, bytes: &[u8]) -> io::Result<()> {
+    file.seek(SeekFrom::End(0))?;
+    file.write_all(bytes)
+}
+
 fn sync(file: &File, path: &Path, durability: Durability, created: bool) -> Result<(), LockError> {
     match durability {
         Durability::None => Ok(()),
         Durability::Data => file.sync_data().map_err(io_err("fdatasync", path)),
         Durability::Full => {
-            full_sync(file).map_err(io_err("fsync", path))?;
+            os_file::full_sync(file).map_err(io_err("fsync", path))?;
             if created {
                 sync_dir(path)?;
             }
@@ -130,27 +141,9 @@ fn sync(file: &File, path: &Path, durability: Durability, created: bool) -> Resu
     }
 }
 
-#[cfg(target_os = "macos")]
-fn full_sync(file: &File) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: F_FULLFSYNC on a descriptor we own; no memory is passed.
-    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_FULLFSYNC) } == 0 {
-        Ok(())
-    } else {
-        file.sync_all()
-    }
-}
-
-#[cfg(not(target_os = "macos"))]
-fn full_sync(file: &File) -> io::Result<()> {
-    file.sync_all()
-}
-
 fn sync_dir(path: &Path) -> Result<(), LockError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("fsync", dir))
+    os_file::sync_dir(dir).map_err(io_err("fsync", dir))
 }
 
 /// If the file does not end in `\n`, completes or quarantines its last fragment.
@@ -160,17 +153,15 @@ fn repair_tail(file: &File, path: &Path) -> Result<Option<Repair>, LockError> {
         return Ok(None);
     }
     let mut last = [0u8];
-    file.read_exact_at(&mut last, len - 1)
-        .map_err(io_err("read", path))?;
+    read_exact_at(file, &mut last, len - 1).map_err(io_err("read", path))?;
     if last[0] == b'\n' {
         return Ok(None);
     }
     let start = last_line_start(file, len).map_err(io_err("read", path))?;
     let mut fragment = vec![0u8; (len - start) as usize];
-    file.read_exact_at(&mut fragment, start)
-        .map_err(io_err("read", path))?;
+    read_exact_at(file, &mut fragment, start).map_err(io_err("read", path))?;
     if is_json_value(&fragment) {
-        (&*file).write_all(b"\n").map_err(io_err("write", path))?;
+        write_at_end(file, b"\n").map_err(io_err("write", path))?;
         return Ok(Some(Repair::Completed { offset: start }));
     }
     let sidecar = quarantine(path, &fragment)?;
@@ -190,7 +181,7 @@ fn last_line_start(file: &File, len: u64) -> io::Result<u64> {
     while end > 0 {
         let from = end.saturating_sub(CHUNK);
         let chunk = &mut buf[..(end - from) as usize];
-        file.read_exact_at(chunk, from)?;
+        read_exact_at(file, chunk, from)?;
         if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
             return Ok(from + i as u64 + 1);
         }
@@ -215,12 +206,8 @@ fn quarantine(path: &Path, fragment: &[u8]) -> Result<PathBuf, LockError> {
         let mut name = path.as_os_str().to_os_string();
         name.push(format!(".corrupt-{stamp}{suffix}"));
         let sidecar = PathBuf::from(name);
-        let created = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&sidecar);
+        let created =
+            os_file::no_follow(OpenOptions::new().write(true).create_new(true)).open(&sidecar);
         match created {
             Ok(mut f) => {
                 f.write_all(fragment).map_err(io_err("write", &sidecar))?;
@@ -241,15 +228,10 @@ fn quarantine(path: &Path, fragment: &[u8]) -> Result<PathBuf, LockError> {
 /// Replaces the transcript atomically: a temporary file in the same directory, then `rename`. Readers
 /// see the old file or the new one, never a mix. An existing file's mode is kept.
 pub fn rewrite(path: &Path, bytes: &[u8], durability: Durability) -> Result<u64, LockError> {
-    let mode = match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => {
-            return Err(LockError::UnsafeLockPath {
-                path: path.into(),
-                what: "a symbolic link (transcript)",
-            })
-        }
-        Ok(m) => m.mode() & 0o7777,
-        Err(e) if e.kind() == ErrorKind::NotFound => 0o600,
+    let existing = match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => return Err(symlink_refused(path)),
+        Ok(m) => Some(m),
+        Err(e) if e.kind() == ErrorKind::NotFound => None,
         Err(e) => return Err(io_err("lstat", path)(e)),
     };
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -263,20 +245,15 @@ pub fn rewrite(path: &Path, bytes: &[u8], durability: Durability) -> Result<u64,
         clock::now_ms()
     ));
     let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
+        let mut f = os_file::no_follow(OpenOptions::new().write(true).create_new(true))
             .open(&tmp)
             .map_err(io_err("open", &tmp))?;
-        f.set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(io_err("fchmod", &tmp))?;
+        os_file::copy_permissions(existing.as_ref(), &f).map_err(io_err("fchmod", &tmp))?;
         f.write_all(bytes).map_err(io_err("write", &tmp))?;
         match durability {
             Durability::None => {}
             Durability::Data => f.sync_data().map_err(io_err("fdatasync", &tmp))?,
-            Durability::Full => full_sync(&f).map_err(io_err("fsync", &tmp))?,
+            Durability::Full => os_file::full_sync(&f).map_err(io_err("fsync", &tmp))?,
         }
         fs::rename(&tmp, path).map_err(io_err("rename", path))
     })();
@@ -312,7 +289,11 @@ mod tests {
         let b = append(&p, b"{\"b\":2}\n{\"c\":3}\n", Durability::Full).unwrap();
         assert_eq!((a.offset, a.bytes, b.offset, b.bytes), (0, 8, 8, 16));
         assert_eq!(fs::read(&p).unwrap(), b"{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n");
-        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o600);
+        #[cfg(unix)]
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::mode(&fs::metadata(&p).unwrap()) & 0o777,
+            0o600
+        );
     }
 
     #[test]
@@ -365,6 +346,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn symlinked_transcripts_are_refused() {
         let p = file("symlink", b"");
         let target = p.with_file_name("target");
@@ -382,7 +364,9 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn rewrite_replaces_atomically_and_keeps_the_mode() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let p = file("rewrite", b"old\n");
         fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
         let ino = fs::metadata(&p).unwrap().ino();

@@ -3,6 +3,9 @@
 //! `flock` has no asynchronous form, so a contended wait blocks one dedicated thread per session (never
 //! the event loop, never the libuv pool). The kernel wakes that thread the moment the holder closes its
 //! descriptor, which is what makes a cross-process handoff take microseconds instead of a poll interval.
+//! On Windows the lock is `LockFileEx` on a byte range instead, with the same semantics: exclusive per
+//! handle, released when the handle closes.
+//!
 //! A wait that nobody wants any more (timeout, abort) is not cancelled, since `flock` cannot be: the
 //! next acquirer of the same session adopts it, and if nobody does, the thread drops the lock as soon as
 //! it gets it.
@@ -13,22 +16,115 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-/// Takes the exclusive kernel lock if it is free. `Ok(false)` means someone else holds it.
-pub fn try_lock(file: &File) -> io::Result<bool> {
-    // fs4's method, named in full: std's File::try_lock has the same name.
-    match fs4::FileExt::try_lock(file) {
-        Ok(()) => Ok(true),
-        Err(fs4::TryLockError::WouldBlock) => Ok(false),
-        Err(fs4::TryLockError::Error(e)) => Err(e),
+#[cfg(unix)]
+pub use flock::{lock_blocking, try_lock, unlock};
+#[cfg(windows)]
+pub use lock_file_ex::{lock_blocking, try_lock, unlock};
+
+/// Unix: `flock` on the whole file, through fs4. It is advisory, so legacy readers still read the
+/// payload. On macOS `flock` and `fcntl` locks share one table; nothing in this crate takes `fcntl` locks.
+#[cfg(unix)]
+mod flock {
+    use std::fs::File;
+    use std::io;
+
+    /// Takes the exclusive kernel lock if it is free. `Ok(false)` means someone else holds it.
+    pub fn try_lock(file: &File) -> io::Result<bool> {
+        // fs4's method, named in full: std's File::try_lock has the same name.
+        match fs4::FileExt::try_lock(file) {
+            Ok(()) => Ok(true),
+            Err(fs4::TryLockError::WouldBlock) => Ok(false),
+            Err(fs4::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
+    /// Blocks the calling thread until the exclusive kernel lock is granted.
+    pub fn lock_blocking(file: &File) -> io::Result<()> {
+        loop {
+            match fs4::FileExt::lock(file) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Drops the lock before the descriptor closes (closing drops it too).
+    pub fn unlock(file: &File) -> io::Result<()> {
+        fs4::FileExt::unlock(file)
     }
 }
 
-/// Blocks the calling thread until the exclusive kernel lock is granted.
-pub fn lock_blocking(file: &File) -> io::Result<()> {
-    loop {
-        match fs4::FileExt::lock(file) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
+/// Windows: `LockFileEx` on one byte far beyond any payload. Windows byte-range locks are mandatory, so
+/// locking the whole file (as fs4 does) would make a legacy reader's `readFile` of the pid payload fail;
+/// the payload is at most 64 KiB, so the range below [`LOCK_OFFSET`] stays readable and writable.
+#[cfg(windows)]
+mod lock_file_ex {
+    use std::fs::File;
+    use std::io;
+    use std::os::windows::io::AsRawHandle;
+
+    use windows_sys::Win32::Foundation::{ERROR_LOCK_VIOLATION, HANDLE};
+    use windows_sys::Win32::Storage::FileSystem::{
+        LockFileEx, UnlockFileEx, LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY,
+    };
+    use windows_sys::Win32::System::IO::OVERLAPPED;
+
+    /// Where the locked byte is: 2^62, past any file a sidecar could be and below the signed limit.
+    pub const LOCK_OFFSET: u64 = 1 << 62;
+
+    fn at_lock_offset() -> OVERLAPPED {
+        // SAFETY: OVERLAPPED is plain data; all-zero is its documented initial state.
+        let mut o: OVERLAPPED = unsafe { std::mem::zeroed() };
+        o.Anonymous.Anonymous.Offset = LOCK_OFFSET as u32;
+        o.Anonymous.Anonymous.OffsetHigh = (LOCK_OFFSET >> 32) as u32;
+        o
+    }
+
+    fn lock(file: &File, flags: u32) -> io::Result<()> {
+        let mut o = at_lock_offset();
+        // SAFETY: the handle is open for the call; `o` outlives it (the handle is synchronous, so the
+        // call completes before returning).
+        let ok = unsafe {
+            LockFileEx(
+                file.as_raw_handle() as HANDLE,
+                LOCKFILE_EXCLUSIVE_LOCK | flags,
+                0,
+                1,
+                0,
+                &mut o,
+            )
+        };
+        if ok == 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Takes the exclusive kernel lock if it is free. `Ok(false)` means someone else holds it.
+    pub fn try_lock(file: &File) -> io::Result<bool> {
+        match lock(file, LOCKFILE_FAIL_IMMEDIATELY) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(ERROR_LOCK_VIOLATION as i32) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Blocks the calling thread until the exclusive kernel lock is granted.
+    pub fn lock_blocking(file: &File) -> io::Result<()> {
+        lock(file, 0)
+    }
+
+    /// Drops the lock now. Windows also drops it when the handle closes, but "when resources allow",
+    /// so a release unlocks first.
+    pub fn unlock(file: &File) -> io::Result<()> {
+        let mut o = at_lock_offset();
+        // SAFETY: as in `lock`.
+        let ok = unsafe { UnlockFileEx(file.as_raw_handle() as HANDLE, 0, 1, 0, &mut o) };
+        if ok == 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
         }
     }
 }
@@ -38,7 +134,7 @@ pub fn lock_blocking(file: &File) -> io::Result<()> {
 pub fn is_held(file: &File) -> io::Result<bool> {
     let free = try_lock(file)?;
     if free {
-        fs4::FileExt::unlock(file)?;
+        unlock(file)?;
     }
     Ok(!free)
 }
@@ -87,8 +183,13 @@ impl KernelWait {
                 let mut state = worker.state.lock().unwrap_or_else(|p| p.into_inner());
                 *state = match *state {
                     State::Waiting { wanted: true } => State::Granted(result),
-                    // Nobody wants it: dropping `result` closes the descriptor and its lock.
-                    _ => State::Finished,
+                    // Nobody wants it: unlock, and dropping `result` closes the descriptor.
+                    _ => {
+                        if let Ok(file) = &result {
+                            let _ = unlock(file);
+                        }
+                        State::Finished
+                    }
                 };
                 drop(state);
                 worker.done.send_replace(true);

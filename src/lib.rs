@@ -14,6 +14,7 @@ pub mod inspect;
 pub mod jsonl;
 pub mod kernel_lock;
 pub mod monitor;
+pub mod os_file;
 pub mod payload;
 pub mod process;
 pub mod registry;

@@ -5,7 +5,7 @@ pub trait ProcessTable {
     /// The legacy rule: `kill(pid, 0)` failing for any reason (EPERM included) means dead, and so does a
     /// zombie.
     fn alive(&self, pid: i64) -> bool;
-    /// Field 22 of `/proc/<pid>/stat` (Linux only).
+    /// When the process started ([`starttime`]), where the OS tells.
     fn starttime(&self, pid: i64) -> Option<u64>;
 }
 
@@ -22,46 +22,118 @@ impl ProcessTable for Os {
     }
 }
 
+/// Is `pid` a live process? Unix: `kill(pid, 0)` succeeds and it is not a zombie. Windows: the process
+/// opens for a query and has not exited (Node's `process.kill(pid, 0)` asks the same).
 pub fn pid_alive(pid: i64) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: signal 0 only checks for existence and permission; no signal is delivered.
-    if unsafe { libc::kill(pid, 0) } != 0 {
-        return false;
-    }
-    !is_zombie(pid)
+    os::pid_alive(pid)
 }
 
-#[cfg(target_os = "linux")]
-fn is_zombie(pid: libc::pid_t) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("State:"))
-                .map(|l| l.contains('Z'))
-        })
-        .unwrap_or(false)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn is_zombie(_pid: libc::pid_t) -> bool {
-    false
-}
-
-#[cfg(target_os = "linux")]
+/// When `pid` started, in the OS's own clock: clock ticks since boot on Linux (`/proc/<pid>/stat`
+/// field 22), FILETIME on Windows, nothing elsewhere. Compared only with values from the same machine,
+/// to tell a recycled pid from the process that wrote a payload.
 pub fn starttime(pid: i64) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat_starttime(&stat)
+    os::starttime(pid)
 }
 
-#[cfg(not(target_os = "linux"))]
-pub fn starttime(_pid: i64) -> Option<u64> {
-    None
+#[cfg(unix)]
+mod os {
+    pub fn pid_alive(pid: i64) -> bool {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        if pid <= 0 {
+            return false;
+        }
+        // SAFETY: signal 0 only checks for existence and permission; no signal is delivered.
+        if unsafe { libc::kill(pid, 0) } != 0 {
+            return false;
+        }
+        !is_zombie(pid)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn is_zombie(pid: libc::pid_t) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("State:"))
+                    .map(|l| l.contains('Z'))
+            })
+            .unwrap_or(false)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn is_zombie(_pid: libc::pid_t) -> bool {
+        false
+    }
+
+    #[cfg(target_os = "linux")]
+    pub fn starttime(pid: i64) -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        super::parse_stat_starttime(&stat)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn starttime(_pid: i64) -> Option<u64> {
+        None
+    }
+}
+
+#[cfg(windows)]
+mod os {
+    use windows_sys::Win32::Foundation::{CloseHandle, FILETIME, HANDLE, WAIT_TIMEOUT};
+    use windows_sys::Win32::System::Threading::{
+        GetProcessTimes, OpenProcess, WaitForSingleObject, PROCESS_QUERY_LIMITED_INFORMATION,
+        PROCESS_SYNCHRONIZE,
+    };
+
+    /// A process handle, closed on drop.
+    struct Process(HANDLE);
+
+    impl Process {
+        fn open(pid: i64) -> Option<Process> {
+            let pid = u32::try_from(pid).ok().filter(|p| *p != 0)?;
+            // SAFETY: plain call; a null handle means failure.
+            let h = unsafe {
+                OpenProcess(
+                    PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_SYNCHRONIZE,
+                    0,
+                    pid,
+                )
+            };
+            (!h.is_null()).then_some(Process(h))
+        }
+    }
+
+    impl Drop for Process {
+        fn drop(&mut self) {
+            // SAFETY: we own the handle.
+            unsafe { CloseHandle(self.0) };
+        }
+    }
+
+    pub fn pid_alive(pid: i64) -> bool {
+        // As the legacy rule: a process we may not open counts as dead.
+        let Some(p) = Process::open(pid) else {
+            return false;
+        };
+        // SAFETY: a process handle with SYNCHRONIZE access; a zero timeout only polls.
+        unsafe { WaitForSingleObject(p.0, 0) == WAIT_TIMEOUT }
+    }
+
+    pub fn starttime(pid: i64) -> Option<u64> {
+        let p = Process::open(pid)?;
+        let zero = FILETIME {
+            dwLowDateTime: 0,
+            dwHighDateTime: 0,
+        };
+        let (mut created, mut exited, mut kernel, mut user) = (zero, zero, zero, zero);
+        // SAFETY: a process handle with query access, and four FILETIME out-parameters.
+        let ok = unsafe { GetProcessTimes(p.0, &mut created, &mut exited, &mut kernel, &mut user) };
+        (ok != 0)
+            .then(|| (u64::from(created.dwHighDateTime) << 32) | u64::from(created.dwLowDateTime))
+    }
 }
 
 /// Field 22 of a `/proc/<pid>/stat` line. The command name (field 2) may hold spaces and parentheses,
@@ -83,6 +155,60 @@ pub fn self_identity() -> (u32, Option<u64>) {
     })
 }
 
+/// Real processes for tests, on every OS: this test binary run again as a child.
+#[cfg(test)]
+pub mod test_pids {
+    use std::process::{Child, Command, Stdio};
+
+    fn this_binary(args: &[&str]) -> Child {
+        Command::new(std::env::current_exe().unwrap())
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    /// The pid of a process that has exited and been reaped.
+    pub fn dead() -> i64 {
+        let mut child = this_binary(&["--list"]);
+        let pid = i64::from(child.id());
+        child.wait().unwrap();
+        pid
+    }
+
+    /// A live process other than this one, killed when dropped.
+    pub struct Live(Child);
+
+    impl Live {
+        pub fn spawn() -> Live {
+            Live(this_binary(&[
+                "--ignored",
+                "--exact",
+                "process::test_pids::linger",
+            ]))
+        }
+
+        pub fn pid(&self) -> i64 {
+            i64::from(self.0.id())
+        }
+    }
+
+    impl Drop for Live {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// What [`Live`] runs.
+    #[test]
+    #[ignore = "run by Live as a child process"]
+    fn linger() {
+        std::thread::sleep(std::time::Duration::from_secs(120));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,7 +224,7 @@ mod tests {
     fn this_process_is_alive_and_has_a_start_time() {
         let (pid, st) = self_identity();
         assert!(pid_alive(i64::from(pid)));
-        if cfg!(target_os = "linux") {
+        if cfg!(any(target_os = "linux", windows)) {
             assert!(st.is_some());
             assert_eq!(starttime(i64::from(pid)), st);
         }
@@ -112,10 +238,10 @@ mod tests {
     }
 
     #[test]
-    fn a_reaped_child_is_dead() {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = i64::from(child.id());
-        child.wait().unwrap();
-        assert!(!pid_alive(pid));
+    fn a_reaped_child_is_dead_and_a_running_one_alive() {
+        assert!(!pid_alive(test_pids::dead()));
+        let live = test_pids::Live::spawn();
+        assert!(pid_alive(live.pid()));
+        assert!(starttime(live.pid()).is_some() || !cfg!(any(target_os = "linux", windows)));
     }
 }

@@ -3,11 +3,11 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::LockError;
+use crate::os_file;
+pub use crate::os_file::FileId;
 use crate::payload::MAX_PAYLOAD_BYTES;
 
 /// Where the sidecar of a transcript lives.
@@ -31,7 +31,7 @@ pub fn validate_session_path(file: &str) -> Result<(), LockError> {
             "The \"sessionFile\" argument must not contain null bytes.",
         ));
     }
-    if file.ends_with('/') {
+    if file.ends_with('/') || (cfg!(windows) && file.ends_with('\\')) {
         return Err(LockError::invalid(format!(
             "The \"sessionFile\" argument must name a file, not a directory. Received '{file}'"
         )));
@@ -66,11 +66,11 @@ pub fn resolve(file: &str, create_dir: bool) -> Result<LockTarget, LockError> {
     check_transcript(&real_dir.join(name))?;
     let mut lock_name = name.to_os_string();
     lock_name.push(".lock");
-    if lock_name.as_bytes().len() > 255 {
+    if lock_name.len() > 255 {
         return Err(LockError::io(
             "open",
             &real_dir.join(&lock_name),
-            io::Error::from_raw_os_error(libc::ENAMETOOLONG),
+            os_file::name_too_long(),
         ));
     }
     Ok(LockTarget {
@@ -89,11 +89,7 @@ fn check_transcript(path: &Path) -> Result<(), LockError> {
     };
     let ft = meta.file_type();
     if ft.is_dir() {
-        return Err(LockError::io(
-            "open",
-            path,
-            io::Error::from_raw_os_error(libc::EISDIR),
-        ));
+        return Err(LockError::io("open", path, os_file::is_a_directory()));
     }
     if ft.is_symlink() {
         return Err(LockError::UnsafeLockPath {
@@ -133,18 +129,14 @@ pub struct Opened {
 }
 
 /// Opens the sidecar read-write: `O_CREAT|O_EXCL` first, so we know whether we created it, else the
-/// existing file. Always `O_NOFOLLOW|O_CLOEXEC`, mode 0600. Anything but a regular file with one link is
-/// refused and left untouched.
+/// existing file. Never through a symlink, close-on-exec, mode 0600. Anything but a regular file with one
+/// link is refused and left untouched.
 pub fn open(lock_path: &Path) -> Result<Opened, LockError> {
+    let mut pending = 0;
     loop {
         let mut create = OpenOptions::new();
-        create
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW);
-        match create.open(lock_path) {
+        create.read(true).write(true).create_new(true);
+        match os_file::no_follow(&mut create).open(lock_path) {
             Ok(file) => {
                 return Ok(Opened {
                     file,
@@ -164,6 +156,17 @@ pub fn open(lock_path: &Path) -> Result<Opened, LockError> {
             }
             // Released between our two opens: try to create it again.
             Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            // Windows without POSIX delete: a released sidecar's name lingers until its holder's last
+            // handle closes, which is a moment away.
+            Err(e)
+                if cfg!(windows)
+                    && e.kind() == ErrorKind::PermissionDenied
+                    && pending < 100
+                    && !fs::symlink_metadata(lock_path).is_ok_and(|m| m.is_dir()) =>
+            {
+                pending += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
             Err(e) => return Err(refusal(lock_path, e)),
         }
     }
@@ -183,26 +186,28 @@ pub fn open_for_inspection(lock_path: &Path) -> Result<File, LockError> {
 }
 
 fn open_existing_raw(lock_path: &Path, writable: bool) -> io::Result<File> {
-    // O_NONBLOCK: opening a FIFO must not hang; it has no effect on a regular file.
-    OpenOptions::new()
-        .read(true)
-        .write(writable)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(lock_path)
+    let mut o = OpenOptions::new();
+    o.read(true).write(writable);
+    os_file::no_follow_nonblocking(&mut o).open(lock_path)
 }
 
 fn refusal(lock_path: &Path, e: io::Error) -> LockError {
-    match e.raw_os_error() {
-        Some(libc::ELOOP) => LockError::UnsafeLockPath {
+    if os_file::is_symlink_refusal(&e) {
+        return LockError::UnsafeLockPath {
             path: lock_path.into(),
             what: "a symbolic link",
-        },
-        Some(libc::EISDIR) => LockError::UnsafeLockPath {
+        };
+    }
+    let dir = e.kind() == ErrorKind::IsADirectory
+        || (e.kind() == ErrorKind::PermissionDenied
+            && fs::symlink_metadata(lock_path).is_ok_and(|m| m.is_dir()));
+    if dir {
+        return LockError::UnsafeLockPath {
             path: lock_path.into(),
             what: "a directory",
-        },
-        _ => LockError::io("open", lock_path, e),
+        };
     }
+    LockError::io("open", lock_path, e)
 }
 
 fn check_regular(file: &File, lock_path: &Path) -> Result<(), LockError> {
@@ -210,9 +215,11 @@ fn check_regular(file: &File, lock_path: &Path) -> Result<(), LockError> {
         .metadata()
         .map_err(|e| LockError::io("fstat", lock_path, e))?;
     let ft = meta.file_type();
-    if !ft.is_file() {
+    if !ft.is_file() || ft.is_symlink() {
         let what = if ft.is_dir() {
             "a directory"
+        } else if ft.is_symlink() {
+            "a symbolic link"
         } else {
             "not a regular file (FIFO, socket or device)"
         };
@@ -221,7 +228,10 @@ fn check_regular(file: &File, lock_path: &Path) -> Result<(), LockError> {
             what,
         });
     }
-    if meta.nlink() > 1 {
+    let links = os_file::identity(file)
+        .map_err(|e| LockError::io("fstat", lock_path, e))?
+        .links;
+    if links > 1 {
         // A hard link planted at the lock path would make us truncate some other file.
         return Err(LockError::UnsafeLockPath {
             path: lock_path.into(),
@@ -229,13 +239,6 @@ fn check_regular(file: &File, lock_path: &Path) -> Result<(), LockError> {
         });
     }
     Ok(())
-}
-
-/// A file's identity: device and inode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileId {
-    pub dev: u64,
-    pub ino: u64,
 }
 
 /// What one `fstat` of an open sidecar tells the protocol.
@@ -249,22 +252,15 @@ pub struct Stat {
 pub fn stat(file: &File) -> io::Result<Stat> {
     let m = file.metadata()?;
     Ok(Stat {
-        id: FileId {
-            dev: m.dev(),
-            ino: m.ino(),
-        },
+        id: os_file::identity(file)?.id,
         size: m.len(),
-        mtime_ms: m.mtime() * 1000 + m.mtime_nsec() / 1_000_000,
+        mtime_ms: os_file::mtime_ms(&m),
     })
 }
 
-/// Does `path` still name the file with this identity? (lstat, by device and inode.)
+/// Does `path` still name the file with this identity? (Without following a symlink.)
 pub fn names(path: &Path, id: FileId) -> io::Result<bool> {
-    match fs::symlink_metadata(path) {
-        Ok(named) => Ok(named.dev() == id.dev && named.ino() == id.ino),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
+    Ok(os_file::path_identity(path)? == Some(id))
 }
 
 /// Does `path` still name the file `file` has open? (fstat against lstat.)
@@ -277,15 +273,7 @@ pub fn still_named_by(file: &File, path: &Path) -> io::Result<bool> {
 /// without being slurped.
 pub fn read_payload(file: &File) -> io::Result<Vec<u8>> {
     let mut buf = vec![0; MAX_PAYLOAD_BYTES + 1];
-    let mut len = 0;
-    while len < buf.len() {
-        match file.read_at(&mut buf[len..], len as u64) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    let len = os_file::read_full_at(file, &mut buf, 0)?;
     buf.truncate(len);
     Ok(buf)
 }
@@ -293,7 +281,7 @@ pub fn read_payload(file: &File) -> io::Result<Vec<u8>> {
 /// Replaces the payload in place: write first, then cut the length (when the old one was longer), so
 /// that a concurrent legacy reader seldom sees an empty file.
 pub fn write_payload(file: &File, payload: &[u8], old_len: u64) -> io::Result<()> {
-    file.write_all_at(payload, 0)?;
+    os_file::write_all_at(file, payload, 0)?;
     if old_len > payload.len() as u64 {
         file.set_len(payload.len() as u64)?;
     }
@@ -302,20 +290,12 @@ pub fn write_payload(file: &File, payload: &[u8], old_len: u64) -> io::Result<()
 
 /// Unlinks `path` only if it still names the file with identity `id`. Returns whether it did.
 pub fn unlink_if_named(path: &Path, id: FileId) -> io::Result<bool> {
-    if !names(path, id)? {
-        return Ok(false);
-    }
-    match fs::remove_file(path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
+    os_file::delete_if_named(path, id)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     fn tempdir(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("swl-sidecar-{tag}-{}", std::process::id()));
@@ -325,6 +305,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn resolves_the_legacy_path_through_a_symlinked_directory() {
         let dir = tempdir("resolve");
         fs::create_dir(dir.join("real")).unwrap();
@@ -359,6 +340,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn a_transcript_that_is_a_directory_symlink_or_fifo_is_refused() {
         let dir = tempdir("transcript");
         fs::create_dir(dir.join("d.jsonl")).unwrap();
@@ -380,8 +362,10 @@ mod tests {
         let lock = dir.join("s.jsonl.lock");
         let first = open(&lock).unwrap();
         assert!(first.created);
+        #[cfg(unix)]
         assert_eq!(
-            first.file.metadata().unwrap().permissions().mode() & 0o777,
+            std::os::unix::fs::PermissionsExt::mode(&first.file.metadata().unwrap().permissions())
+                & 0o777,
             0o600
         );
         let second = open(&lock).unwrap();
@@ -390,6 +374,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn refuses_symlinks_directories_fifos_and_hard_links_untouched() {
         let dir = tempdir("refuse");
         let target = dir.join("victim");
@@ -397,6 +382,7 @@ mod tests {
         std::os::unix::fs::symlink(&target, dir.join("sym.lock")).unwrap();
         fs::create_dir(dir.join("dir.lock")).unwrap();
         let fifo = dir.join("fifo.lock");
+        use std::os::unix::ffi::OsStrExt;
         let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
         // SAFETY: a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
@@ -411,10 +397,16 @@ mod tests {
     #[test]
     fn identity_follows_unlink_and_replacement() {
         let dir = tempdir("identity");
+        if !os_file::names_vanish_while_open(&dir) {
+            eprintln!(
+                "skipped: an open file's name cannot be deleted here, so it cannot be replaced"
+            );
+            return;
+        }
         let lock = dir.join("s.jsonl.lock");
         let held = open(&lock).unwrap().file;
         assert!(still_named_by(&held, &lock).unwrap());
-        fs::remove_file(&lock).unwrap();
+        os_file::delete_as_another_process(&lock).unwrap();
         assert!(!still_named_by(&held, &lock).unwrap());
         fs::write(&lock, "other").unwrap();
         assert!(!still_named_by(&held, &lock).unwrap());
