@@ -13,12 +13,11 @@ import {
   recoverSessionLocksOnStartup,
   resolveSessionLockMaxHoldFromTimeout,
 } from '../index.js'
-import { lockChild, sleep, tempSession } from './helpers'
+import { deadPid, lockChild, sleep, tempSession } from './helpers'
 
 const CLI = path.join(__dirname, '..', 'cli.js')
 const HOUR = 3_600_000
 const iso = (agoMs = 0) => new Date(Date.now() - agoMs).toISOString()
-const deadPid = () => spawnSync('true').pid as number
 
 function plant(lockPath: string, payload: unknown, ageMs = 0) {
   fs.mkdirSync(path.dirname(lockPath), { recursive: true })

@@ -1,6 +1,6 @@
 // Test helpers: temporary session directories and real child processes that speak JSON lines.
 
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -19,7 +19,7 @@ export function tempSession(t: { after: (fn: () => void) => void }, name = 'sess
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swl-test-'))
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
   const file = path.join(dir, name)
-  return { dir, file, lockPath: `${fs.realpathSync(dir)}/${name}.lock` }
+  return { dir, file, lockPath: path.join(fs.realpathSync(dir), `${name}.lock`) }
 }
 
 export interface ChildEvent {
@@ -131,6 +131,11 @@ export async function contend(t: T, impls: Array<'native' | 'legacy'>, each: num
     lines: lines.map((l) => JSON.parse(l)),
     sidecarLeft: fs.existsSync(`${file}.lock`),
   }
+}
+
+/** The pid of a process that has exited and been reaped (a Node that ran nothing: works on every OS). */
+export function deadPid(): number {
+  return spawnSync(process.execPath, ['-e', '']).pid as number
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

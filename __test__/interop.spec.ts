@@ -5,13 +5,15 @@ import fs from 'node:fs'
 import { test } from 'node:test'
 
 import { withSessionWriteLock, sessionLockStats } from '../index.js'
-import { contend, lockChild, sleep, tempSession } from './helpers'
+import { contend, deadPid, lockChild, sleep, tempSession } from './helpers'
 
 const LEGACY = { LOCK_IMPL: 'legacy' }
 type Role = 'native' | 'legacy'
 const ROLES: Role[] = ['native', 'legacy']
 const env = (role: Role) => (role === 'legacy' ? LEGACY : {})
 type Ctx = Parameters<typeof tempSession>[0]
+/** A live pid that is not the judging child's own: this test process. */
+const LIVE = process.pid
 
 /** One acquisition attempt by a separate process of the given implementation. */
 async function attempt(t: Ctx, role: Role, file: string, timeoutMs: number, staleMs?: number) {
@@ -21,11 +23,6 @@ async function attempt(t: Ctx, role: Role, file: string, timeoutMs: number, stal
   const ev = child.events.find((e) => e.event === 'acquired' || e.event === 'error')
   assert.ok(ev, `no outcome from ${role}: ${child.stderr}`)
   return ev
-}
-
-function deadPid(): number {
-  const { spawnSync } = require('node:child_process')
-  return spawnSync('true').pid
 }
 
 function plant(lockPath: string, payload: unknown, ageMs = 0) {
@@ -83,14 +80,16 @@ for (const role of ROLES) {
 
   test(`${role}: a recycled pid (live pid, different start time) is taken over`, async (t) => {
     const { file, lockPath } = tempSession(t)
-    if (!fs.existsSync('/proc/1/stat')) return t.skip('needs /proc start times')
-    plant(lockPath, { pid: 1, createdAt: iso(), starttime: 123456789 })
+    // The legacy lock records start times on Linux only; ours also on Windows (process creation time).
+    const recorded = process.platform === 'linux' || (process.platform === 'win32' && role === 'native')
+    if (!recorded) return t.skip(`no start times in ${role} payloads on ${process.platform}`)
+    plant(lockPath, { pid: LIVE, createdAt: iso(), starttime: 123456789 })
     assert.equal((await attempt(t, role, file, 3000)).event, 'acquired')
   })
 
   test(`${role}: a too-old lock of a live pid is taken over`, async (t) => {
     const { file, lockPath } = tempSession(t)
-    plant(lockPath, { pid: 1, createdAt: iso(HOUR) })
+    plant(lockPath, { pid: LIVE, createdAt: iso(HOUR) })
     assert.equal((await attempt(t, role, file, 3000)).event, 'acquired')
   })
 

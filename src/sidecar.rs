@@ -63,6 +63,7 @@ pub fn resolve(file: &str, create_dir: bool) -> Result<LockTarget, LockError> {
         other => other,
     }
     .map_err(|e| LockError::io("realpath", dir, e))?;
+    let real_dir = os_file::plain_path(real_dir);
     check_transcript(&real_dir.join(name))?;
     let mut lock_name = name.to_os_string();
     lock_name.push(".lock");
@@ -301,7 +302,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("swl-sidecar-{tag}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
-        fs::canonicalize(dir).unwrap()
+        os_file::plain_path(fs::canonicalize(dir).unwrap())
     }
 
     #[test]

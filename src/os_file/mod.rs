@@ -47,6 +47,23 @@ fn kind_name(kind: std::io::ErrorKind) -> &'static str {
     }
 }
 
+/// The plain spelling of a Windows verbatim path, if it has one: `\\?\C:\x` is `C:\x` and
+/// `\\?\UNC\server\share\x` is `\\server\share\x`. Pure string logic, so that every OS tests it.
+pub fn plain_spelling(verbatim: &str) -> Option<String> {
+    if let Some(rest) = verbatim.strip_prefix(r"\\?\UNC\") {
+        return Some(format!(r"\\{rest}"));
+    }
+    let rest = verbatim.strip_prefix(r"\\?\")?;
+    let b = rest.as_bytes();
+    let drive = b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && b[2] == b'\\';
+    // A plain path longer than MAX_PATH, or with components Win32 would rewrite, needs the prefix.
+    let plain_safe = rest.len() < 260
+        && !rest
+            .split('\\')
+            .any(|c| c == "." || c == ".." || c.ends_with('.') || c.ends_with(' '));
+    (drive && plain_safe).then(|| rest.to_string())
+}
+
 /// Modification time in milliseconds since the epoch (negative before it).
 pub fn mtime_ms(meta: &Metadata) -> i64 {
     match meta.modified() {
@@ -199,6 +216,31 @@ mod tests {
         assert!(read_exact_at(&f, &mut buf, 6).is_err());
         drop(f);
         fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
+    fn verbatim_windows_paths_get_their_plain_spelling() {
+        assert_eq!(
+            plain_spelling(r"\\?\C:\Users\a\s"),
+            Some(r"C:\Users\a\s".into())
+        );
+        assert_eq!(
+            plain_spelling(r"\\?\UNC\nas\share\s"),
+            Some(r"\\nas\share\s".into())
+        );
+        assert_eq!(plain_spelling(r"C:\Users"), None, "already plain");
+        assert_eq!(
+            plain_spelling(r"\\?\Volume{1234}\s"),
+            None,
+            "no drive letter"
+        );
+        assert_eq!(
+            plain_spelling(r"\\?\C:\trailing.\s"),
+            None,
+            "Win32 would strip the dot"
+        );
+        let long = format!(r"\\?\C:\{}", "x".repeat(300));
+        assert_eq!(plain_spelling(&long), None, "longer than MAX_PATH");
     }
 
     #[test]

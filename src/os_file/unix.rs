@@ -3,7 +3,7 @@
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, ErrorKind};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{FileId, Identity};
 
@@ -22,6 +22,11 @@ pub fn no_follow_nonblocking(o: &mut OpenOptions) -> &mut OpenOptions {
 /// Opened for appending: every write lands at the end (`O_APPEND`).
 pub fn for_append(o: &mut OpenOptions) -> &mut OpenOptions {
     o.append(true)
+}
+
+/// A canonical path as Node's `fs.realpath` spells it: unchanged on Unix.
+pub fn plain_path(path: PathBuf) -> PathBuf {
+    path
 }
 
 /// Did an open fail because the last component is a symlink?

@@ -6,7 +6,7 @@ use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, ErrorKind};
 use std::os::windows::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::os::windows::io::AsRawHandle;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use windows_sys::Win32::Foundation::{self as win, HANDLE};
 use windows_sys::Win32::Storage::FileSystem::{
@@ -41,6 +41,16 @@ pub fn no_follow_nonblocking(o: &mut OpenOptions) -> &mut OpenOptions {
 /// length it read under the lock.
 pub fn for_append(o: &mut OpenOptions) -> &mut OpenOptions {
     o.write(true)
+}
+
+/// A canonical path as Node's `fs.realpath` spells it: `std::fs::canonicalize` returns the verbatim
+/// form (`\\?\C:\dir`, `\\?\UNC\server\share`), the legacy lock path has the plain one (`C:\dir`,
+/// `\\server\share`). Verbatim paths that have no plain spelling are kept.
+pub fn plain_path(path: PathBuf) -> PathBuf {
+    match super::plain_spelling(&path.to_string_lossy()) {
+        Some(plain) if path.to_str().is_some() => PathBuf::from(plain),
+        _ => path,
+    }
 }
 
 /// Windows opens a link as itself (see [`no_follow`]), so no open fails for being one.
