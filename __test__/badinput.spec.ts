@@ -55,15 +55,15 @@ test('wrong types, empty strings, NUL bytes: TypeErrors before the disk is touch
 
 test('a path that is too long, or names a directory: the errno code and the path', async (t) => {
   const { dir } = tempSession(t)
-  const long = `${dir}/${'x'.repeat(300)}.jsonl`
-  fs.mkdirSync(`${dir}/adir.jsonl`)
+  const long = path.join(dir, `${'x'.repeat(300)}.jsonl`)
+  fs.mkdirSync(path.join(dir, 'adir.jsonl'))
   for (const [name, call] of Object.entries(ENTRY_POINTS)) {
     const tooLong = await outcome(() => call(long))
     assert.equal((tooLong as any).code, 'ENAMETOOLONG', `${name}: ${tooLong}`)
     assert.ok(String((tooLong as any).path).startsWith(fs.realpathSync(dir)))
-    const isDir = await outcome(() => call(`${dir}/adir.jsonl`))
+    const isDir = await outcome(() => call(path.join(dir, 'adir.jsonl')))
     assert.equal((isDir as any).code, 'EISDIR', `${name}: ${isDir}`)
-    assert.equal((isDir as any).path, `${fs.realpathSync(dir)}/adir.jsonl`)
+    assert.equal((isDir as any).path, path.join(fs.realpathSync(dir), 'adir.jsonl'))
   }
   assert.deepEqual(fs.readdirSync(dir), ['adir.jsonl'])
 })
@@ -75,10 +75,12 @@ test('a relative path resolves against the working directory, as the legacy lock
     api.withSessionWriteLock('agents/main/x.jsonl', {}, (lock) => console.log(lock.lockPath, lock.sessionFile))`
   const r = spawnSync(process.execPath, ['-e', script], { cwd: dir, encoding: 'utf8' })
   const real = fs.realpathSync(dir)
-  assert.equal(r.stdout.trim(), `${real}/agents/main/x.jsonl.lock ${dir}/agents/main/x.jsonl`)
+  const nested = path.join('agents', 'main', 'x.jsonl')
+  assert.equal(r.stdout.trim(), `${path.join(real, `${nested}.lock`)} ${path.join(dir, nested)}`)
 })
 
 test('a read-only session directory: EACCES naming the path, nothing written', (t) => {
+  if (process.platform === 'win32') return t.skip('Windows directories have no write permission bits (ACLs instead)')
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'swl-ro-'))
   t.after(() => fs.rmSync(base, { recursive: true, force: true }))
   fs.chmodSync(base, 0o755)
@@ -115,23 +117,28 @@ test('a read-only session directory: EACCES naming the path, nothing written', (
 
 test('the lock path as a symlink, a directory or a FIFO; the transcript as a symlink: refused, untouched', async (t) => {
   const { dir } = tempSession(t)
-  fs.writeFileSync(`${dir}/victim`, 'precious')
+  const victim = path.join(dir, 'victim')
+  fs.writeFileSync(victim, 'precious')
   const plants: Record<string, (p: string) => void> = {
-    'symlinked sidecar': (p) => fs.symlinkSync(`${dir}/victim`, `${p}.lock`),
     'directory sidecar': (p) => fs.mkdirSync(`${p}.lock`),
-    'FIFO sidecar': (p) => spawnSync('mkfifo', [`${p}.lock`]),
-    'symlinked transcript': (p) => fs.symlinkSync(`${dir}/victim`, p),
+  }
+  if (process.platform !== 'win32') {
+    // Windows has no FIFOs at a path, and lets only administrators and developer mode create symlinks
+    // (processes.spec.ts covers a symlinked sidecar there when it can make one).
+    plants['symlinked sidecar'] = (p) => fs.symlinkSync(victim, `${p}.lock`)
+    plants['FIFO sidecar'] = (p) => spawnSync('mkfifo', [`${p}.lock`])
+    plants['symlinked transcript'] = (p) => fs.symlinkSync(victim, p)
   }
   for (const [what, plant] of Object.entries(plants)) {
     for (const [name, call] of Object.entries(ENTRY_POINTS)) {
-      const file = `${dir}/${what.replace(/ /g, '-')}-${name}.jsonl`
+      const file = path.join(dir, `${what.replace(/ /g, '-')}-${name}.jsonl`)
       plant(file)
       const err = await outcome(() => call(file, { acquireTimeoutMs: 200 }))
       assert.equal((err as any)?.code, 'SESSION_WRITE_LOCK_UNSAFE_PATH', `${what} via ${name}: ${err}`)
       assert.equal((err as any).name, 'SessionWriteLockUnsafePathError')
     }
   }
-  assert.equal(fs.readFileSync(`${dir}/victim`, 'utf8'), 'precious')
+  assert.equal(fs.readFileSync(victim, 'utf8'), 'precious')
 })
 
 test('a huge planted sidecar is read with a bound, never slurped', async (t) => {
@@ -213,8 +220,9 @@ test('the other functions check their arguments too', async (t) => {
   assert.throws(() => (api.inspectSessionLocks as any)(7), typeErr)
   assert.throws(() => (api.inspectSessionLocks as any)(''), { code: 'ERR_INVALID_ARG_VALUE' })
   assert.throws(() => (api.inspectSessionLocks as any)(dir, { staleMs: -1 }), { code: 'ERR_INVALID_ARG_VALUE' })
-  fs.writeFileSync(`${dir}/plain`, '')
-  assert.throws(() => api.inspectSessionLocks(`${dir}/plain`), { code: 'ENOTDIR', path: `${dir}/plain` })
+  const plain = path.join(dir, 'plain')
+  fs.writeFileSync(plain, '')
+  assert.throws(() => api.inspectSessionLocks(plain), { code: 'ENOTDIR', path: plain })
   assert.throws(() => (api.resolveSessionLockMaxHoldFromTimeout as any)(null), typeErr)
   assert.throws(() => (api.resolveSessionWriteLockConfig as any)('x'), typeErr)
   assert.throws(() => (api.resolveSessionWriteLockConfig as any)({ acquireTimeoutMs: -1 }), { code: 'ERR_INVALID_ARG_VALUE' })
@@ -228,10 +236,10 @@ test('the CLI: unknown options and unreadable directories are clear errors', (t)
   const unknown = cli('doctor', '--frobnicate')
   assert.equal(unknown.status, 2)
   assert.match(unknown.stderr, /unknown option --frobnicate/)
-  fs.writeFileSync(`${dir}/plain`, '')
-  const notDir = cli('doctor', `${dir}/plain`)
+  fs.writeFileSync(path.join(dir, 'plain'), '')
+  const notDir = cli('doctor', path.join(dir, 'plain'))
   assert.equal(notDir.status, 1)
   assert.match(notDir.stderr, /ENOTDIR.*plain/)
   assert.doesNotMatch(notDir.stderr, /at .*\.js:\d+/, 'no stack trace for an operator error')
-  assert.equal(cli('doctor', `${dir}/missing`).status, 0, 'a directory that does not exist has no stale locks')
+  assert.equal(cli('doctor', path.join(dir, 'missing')).status, 0, 'a directory that does not exist has no stale locks')
 })

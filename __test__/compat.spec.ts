@@ -13,7 +13,7 @@ import {
   recoverSessionLocksOnStartup,
   resolveSessionLockMaxHoldFromTimeout,
 } from '../index.js'
-import { deadPid, lockChild, sleep, tempSession } from './helpers'
+import { deadPid, livePid, lockChild, sleep, tempSession } from './helpers'
 
 const CLI = path.join(__dirname, '..', 'cli.js')
 const HOUR = 3_600_000
@@ -98,24 +98,25 @@ test('resolveSessionLockMaxHoldFromTimeout keeps the legacy formula', () => {
 test('cleanStaleLockFiles reports the legacy fields and removes only stale sidecars', async (t) => {
   const { dir } = tempSession(t)
   const dead = deadPid()
+  const live = livePid(t)
   plant(`${dir}/a-dead.jsonl.lock`, { pid: dead, createdAt: iso(1000) })
-  plant(`${dir}/b-live.jsonl.lock`, { pid: 1, createdAt: iso(1000) })
+  plant(`${dir}/b-live.jsonl.lock`, { pid: live, createdAt: iso(1000) })
   plant(`${dir}/c-fresh-junk.jsonl.lock`, '{}')
-  plant(`${dir}/d-old.jsonl.lock`, { pid: 1, createdAt: iso(HOUR) })
+  plant(`${dir}/d-old.jsonl.lock`, { pid: live, createdAt: iso(HOUR) })
   plant(`${dir}/other.lock`, { pid: dead, createdAt: iso() }) // not *.jsonl.lock: not the legacy cleaner's
   const warnings: string[] = []
   const { locks, cleaned } = await cleanStaleLockFiles({ sessionsDir: dir, staleMs: 1_800_000, log: { warn: (m: string) => warnings.push(m) } })
   const real = fs.realpathSync(dir)
   assert.deepEqual(locks.map((l) => path.basename(l.lockPath)), ['a-dead.jsonl.lock', 'b-live.jsonl.lock', 'c-fresh-junk.jsonl.lock', 'd-old.jsonl.lock'])
   const [a, b, c, d] = locks
-  assert.equal(a.lockPath, `${real}/a-dead.jsonl.lock`)
+  assert.equal(a.lockPath, path.join(real, 'a-dead.jsonl.lock'))
   assert.deepEqual(
     { pid: a.pid, pidAlive: a.pidAlive, stale: a.stale, staleReasons: a.staleReasons, removed: a.removed, kind: a.kind, held: a.held },
     { pid: dead, pidAlive: false, stale: true, staleReasons: ['dead-pid'], removed: true, kind: 'legacy', held: false },
   )
   assert.ok(a.ageMs! >= 1000 && a.ageMs! < 60_000)
   assert.equal(typeof a.createdAt, 'string')
-  assert.deepEqual([b.pid, b.pidAlive, b.stale, b.removed, b.staleReasons], [1, true, false, false, []])
+  assert.deepEqual([b.pid, b.pidAlive, b.stale, b.removed, b.staleReasons], [live, true, false, false, []])
   assert.deepEqual([c.pid, c.createdAt, c.ageMs, c.stale, c.kind], [null, null, null, false, 'unknown'])
   assert.deepEqual([d.stale, d.staleReasons, d.removed], [true, ['too-old'], true])
   assert.deepEqual(cleaned.map((l) => path.basename(l.lockPath)), ['a-dead.jsonl.lock', 'd-old.jsonl.lock'])
@@ -150,7 +151,7 @@ test('inspectSessionLocks tells kernel, legacy and unknown apart, and sees a liv
 test('recoverSessionLocksOnStartup cleans every agent of the state directory', async (t) => {
   const { dir: stateDir } = tempSession(t)
   plant(`${stateDir}/agents/main/sessions/x.jsonl.lock`, { pid: deadPid(), createdAt: iso() })
-  plant(`${stateDir}/agents/cron/sessions/y.jsonl.lock`, { pid: 1, createdAt: iso() })
+  plant(`${stateDir}/agents/cron/sessions/y.jsonl.lock`, { pid: livePid(t), createdAt: iso() })
   const r = await recoverSessionLocksOnStartup({ stateDir })
   assert.equal(r.dirs.length, 2)
   assert.deepEqual(r.cleaned.map((l) => path.basename(l.lockPath)), ['x.jsonl.lock'])
@@ -166,15 +167,16 @@ function doctor(args: string[], stateDir?: string) {
 
 test('doctor: a table, exit 1 while stale locks remain, --fix removes only those, --json', async (t) => {
   const { dir: stateDir } = tempSession(t)
-  const sessions = `${stateDir}/agents/main/sessions`
+  const sessions = path.join(stateDir, 'agents', 'main', 'sessions')
+  const live = livePid(t)
   plant(`${sessions}/stale.jsonl.lock`, { pid: deadPid(), createdAt: iso() })
-  plant(`${sessions}/live.jsonl.lock`, { pid: 1, createdAt: iso() })
+  plant(`${sessions}/live.jsonl.lock`, { pid: live, createdAt: iso() })
   plant(`${sessions}/young.jsonl.lock`, '{}')
   const report = doctor([], stateDir)
   assert.equal(report.status, 1, report.stderr)
   assert.match(report.stdout, /STATUS\s+KIND\s+PID\s+ALIVE\s+AGE\s+REASONS\s+LOCK/)
   assert.match(report.stdout, /stale\s+legacy\s+\d+\s+no\s+\S+\s+dead-pid\s+.*stale\.jsonl\.lock/)
-  assert.match(report.stdout, /live\s+legacy\s+1\s+yes/)
+  assert.match(report.stdout, new RegExp(`live\\s+legacy\\s+${live}\\s+yes`))
   assert.match(report.stdout, /fresh\s+unknown/)
   assert.match(report.stdout, /run with --fix/)
   const fixed = doctor(['--fix'], stateDir)
@@ -191,12 +193,18 @@ test('doctor: a table, exit 1 while stale locks remain, --fix removes only those
 
 test('doctor: an unsafe sidecar is reported and left alone; usage errors exit 2; --help documents it', async (t) => {
   const { dir } = tempSession(t)
-  fs.writeFileSync(`${dir}/target`, 'keep')
-  fs.symlinkSync(`${dir}/target`, `${dir}/s.jsonl.lock`)
+  const sidecar = path.join(dir, 's.jsonl.lock')
+  // A symlink; on Windows, where only administrators may make one, a directory.
+  if (process.platform === 'win32') fs.mkdirSync(sidecar)
+  else {
+    fs.writeFileSync(path.join(dir, 'target'), 'keep')
+    fs.symlinkSync(path.join(dir, 'target'), sidecar)
+  }
   const r = doctor(['--fix', dir])
   assert.equal(r.status, 1)
   assert.match(r.stdout, /unsafe\s+unsafe.*SESSION_WRITE_LOCK_UNSAFE_PATH/)
-  assert.ok(fs.lstatSync(`${dir}/s.jsonl.lock`).isSymbolicLink())
+  const left = fs.lstatSync(sidecar)
+  assert.ok(process.platform === 'win32' ? left.isDirectory() : left.isSymbolicLink(), 'left in place')
   assert.equal(doctor(['--bogus']).status, 2)
   const help = doctor(['--help'])
   assert.equal(help.status, 0)

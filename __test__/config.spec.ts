@@ -189,7 +189,7 @@ test('invalid JSON5 names the file, line and column', (t) => {
   assert.equal(error.path, file)
   assert.equal(error.line, 3)
   assert.ok(error.column > 1)
-  assert.match(error.message, new RegExp(`invalid JSON5 in ${file} at line 3, column ${error.column}`))
+  assert.ok(error.message.startsWith(`invalid JSON5 in ${file} at line 3, column ${error.column}`), error.message)
 })
 
 test('a missing file means defaults; an unreadable one is an error naming it; unknown keys warn once', (t) => {

@@ -17,7 +17,9 @@ for (const name of Object.keys(process.env)) {
 /** A fresh directory with a session path in it, removed when the test ends. */
 export function tempSession(t: { after: (fn: () => void) => void }, name = 'session.jsonl') {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swl-test-'))
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  // Retries: on Windows a file still open elsewhere for a moment (a child that is exiting, a wait that is
+  // letting go) keeps its directory from being removed.
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true, maxRetries: 20 }))
   const file = path.join(dir, name)
   return { dir, file, lockPath: path.join(fs.realpathSync(dir), `${name}.lock`) }
 }
@@ -132,6 +134,36 @@ export async function contend(t: T, impls: Array<'native' | 'legacy'>, each: num
     sidecarLeft: fs.existsSync(`${file}.lock`),
   }
 }
+
+/** Set by scripts/test-windows.sh: the Windows Node runs under Wine, not Windows. */
+export const UNDER_WINE = process.env.SWL_TEST_UNDER_WINE === '1'
+
+/**
+ * Does deleting a file take its name away while another handle still has it open? Always on POSIX; on
+ * Windows only with POSIX delete semantics (NTFS on Windows 10 and later; not FAT, not Wine). Where it
+ * does not, nobody can replace a sidecar that is held, and the tests of that race have nothing to test.
+ */
+export function namesVanishWhileOpen(dir: string): boolean {
+  const probe = path.join(dir, '.vanish-probe')
+  const fd = fs.openSync(probe, 'w')
+  try {
+    fs.unlinkSync(probe)
+    return !fs.existsSync(probe)
+  } finally {
+    fs.closeSync(fd)
+    fs.rmSync(probe, { force: true })
+  }
+}
+
+/** A live process that is neither this one nor a lock child: its pid, for payloads of a live holder. */
+export function livePid(t: { after: (fn: () => void) => void }): number {
+  const proc = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' })
+  t.after(() => proc.kill())
+  return proc.pid as number
+}
+
+/** A path as a regular expression that matches it literally (Windows paths are full of backslashes). */
+export const literally = (s: string) => new RegExp(s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
 
 /** The pid of a process that has exited and been reaped (a Node that ran nothing: works on every OS). */
 export function deadPid(): number {

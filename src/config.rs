@@ -310,6 +310,8 @@ struct Cached {
 fn cached_file_layer(path: &Path) -> Result<(Layer, Vec<String>), ConfigError> {
     static CACHE: OnceLock<Mutex<Option<Cached>>> = OnceLock::new();
     let stamp = match fs::metadata(path) {
+        // Reading a directory is EISDIR on Unix but EPERM on Windows: say EISDIR everywhere.
+        Ok(m) if m.is_dir() => return Err(unreadable(path, &crate::os_file::is_a_directory())),
         Ok(m) => Some(crate::os_file::change_stamp(&m)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(unreadable(path, &e)),

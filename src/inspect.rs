@@ -55,7 +55,21 @@ pub struct Inspection {
 pub fn scan(dir: &Path, suffix: &str) -> Result<Vec<PathBuf>, LockError> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == ErrorKind::NotFound && fs::symlink_metadata(dir).is_err() => {
+            return Ok(Vec::new())
+        }
+        // Windows answers listing a file with ERROR_DIRECTORY or ERROR_INVALID_NAME; say ENOTDIR, as
+        // Node's readdir does on every OS.
+        Err(e)
+            if e.kind() != ErrorKind::NotADirectory
+                && fs::metadata(dir).is_ok_and(|m| !m.is_dir()) =>
+        {
+            return Err(LockError::io(
+                "scandir",
+                dir,
+                ErrorKind::NotADirectory.into(),
+            ))
+        }
         Err(e) => return Err(LockError::io("scandir", dir, e)),
     };
     let mut found: Vec<PathBuf> = entries

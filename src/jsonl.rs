@@ -255,7 +255,7 @@ pub fn rewrite(path: &Path, bytes: &[u8], durability: Durability) -> Result<u64,
             Durability::Data => f.sync_data().map_err(io_err("fdatasync", &tmp))?,
             Durability::Full => os_file::full_sync(&f).map_err(io_err("fsync", &tmp))?,
         }
-        fs::rename(&tmp, path).map_err(io_err("rename", path))
+        rename_over(&tmp, path).map_err(io_err("rename", path))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -265,6 +265,29 @@ pub fn rewrite(path: &Path, bytes: &[u8], durability: Durability) -> Result<u64,
         sync_dir(path)?;
     }
     Ok(bytes.len() as u64)
+}
+
+/// `rename`, retried on Windows while the target is briefly in use. Windows refuses to replace a file
+/// that a reader has open without delete sharing, or at all where POSIX rename semantics are missing
+/// (older Windows, FAT, Wine); readers hold a transcript open for milliseconds, so a short backoff gets
+/// through, as graceful-fs does for npm. The old transcript stays whole in the meantime.
+fn rename_over(from: &Path, to: &Path) -> io::Result<()> {
+    const BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match fs::rename(from, to) {
+            Err(e)
+                if cfg!(windows)
+                    && matches!(os_file::errno_name(&e), "EPERM" | "EACCES" | "EBUSY")
+                    && started.elapsed() < BUDGET =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
 }
 
 #[cfg(test)]
