@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
+import util from 'node:util'
 import { test } from 'node:test'
 import { Worker } from 'node:worker_threads'
 
@@ -308,6 +309,7 @@ test('a missing session directory is created; an I/O error keeps its errno code 
     assert.equal(err.syscall, 'lstat')
   }
   assert.match(err.message, /plainfile/)
+  assert.equal(util.getSystemErrorName(err.errno), err.code, 'errno is the number Node itself would give')
 })
 
 test('stats count acquisitions, contention and timeouts', async (t) => {

@@ -2,6 +2,8 @@
 
 // Error classes with stable `code`s, and the conversion of native error descriptors into them.
 
+const { getSystemErrorMap } = require('node:util')
+
 class SessionWriteLockError extends Error {
   constructor(message, code, fields, options) {
     super(message, options)
@@ -112,12 +114,21 @@ function fromNative(err, cause, lockPath) {
       return e
     }
     default: {
-      // I/O: shaped like Node's own fs errors (code, errno, syscall, path).
+      // I/O: shaped like Node's own fs errors (code, errno, syscall, path). On Windows the addon has no
+      // number to give (a Win32 code is not what Node reports); Node's own, libuv's, is found by name.
       const e = new Error(`${code}: ${text}`)
       Object.assign(e, { code, ...fields })
+      if (e.errno == null) e.errno = errnoOf(code)
       return e
     }
   }
+}
+
+let errnoByName
+/** libuv's errno for an error name, as Node's fs errors carry it (`ENOENT` is -2 on Linux, -4058 on Windows). */
+function errnoOf(code) {
+  errnoByName ??= new Map([...getSystemErrorMap()].map(([errno, [name]]) => [name, errno]))
+  return errnoByName.get(code)
 }
 
 module.exports = {
