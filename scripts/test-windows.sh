@@ -12,15 +12,18 @@
 #     is imported from it (checked below), so an empty DLL satisfies the linker;
 #   - Wine 8 lacks bcryptprimitives.dll, which Rust's std imports (ProcessPrng): scripts/wine/ has a
 #     stand-in that forwards to RtlGenRandom.
-# Needs root for the Debian packages when missing: wine, wine64, gcc-mingw-w64-x86-64.
+# Needs root for the Debian packages when missing: wine, wine64, gcc-mingw-w64-x86-64. When they or the
+# Rust target cannot be installed, it says so and exits with status 3 (nothing was tested).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+cannot() { echo "test:windows: cannot $1; nothing was tested"; exit 3; }
 if ! command -v wine >/dev/null || ! command -v x86_64-w64-mingw32-gcc >/dev/null; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wine wine64 gcc-mingw-w64-x86-64
+  { apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wine wine64 gcc-mingw-w64-x86-64; } ||
+    cannot "install wine and MinGW-w64 from Debian"
 fi
-rustup target add x86_64-pc-windows-gnu
+rustup target add x86_64-pc-windows-gnu || cannot "add the Rust target x86_64-pc-windows-gnu"
 
 work=target/windows-test
 rm -rf "$work/pkg" "$work/shims" && mkdir -p "$work/pkg/__test__" "$work/shims/libnode" "$work/node"
