@@ -29,8 +29,9 @@ export interface SessionWriteLockOptions {
   /** Reads settings from this `openclaw.json` instead of the usual lookup. */
   configPath?: string
   /**
-   * Lock sessions on NFS, SMB and other network filesystems anyway (refused by default with
-   * `SESSION_WRITE_LOCK_NETWORK_FS`; also `OPENCLAW_SESSION_WRITE_LOCK_ALLOW_NETWORK_FS=1`).
+   * Lock sessions on NFS, SMB and other network filesystems anyway, Windows UNC paths and mapped network
+   * drives included (refused by default with `SESSION_WRITE_LOCK_NETWORK_FS`; also
+   * `OPENCLAW_SESSION_WRITE_LOCK_ALLOW_NETWORK_FS=1`). Only processes on one machine then exclude each other.
    */
   allowNetworkFilesystem?: boolean
   /**
@@ -40,6 +41,11 @@ export interface SessionWriteLockOptions {
   onError?: (error: unknown, lock: SessionWriteLock) => unknown
 }
 
+/**
+ * How hard a write is pushed to stable storage before it resolves: `none` (the page cache has it, as the
+ * legacy code did), `data` (`fdatasync`), `full` (`fsync`, `F_FULLFSYNC` on macOS, `FlushFileBuffers` on
+ * Windows, and the directory too when the file is new, where the OS allows it).
+ */
 export type Durability = 'none' | 'data' | 'full'
 
 export interface WaitNotice {
