@@ -40,8 +40,9 @@ pub fn network_fs_of_name(name: &str) -> NetworkFs {
     }
 }
 
-#[cfg(target_os = "linux")]
-fn probe(dir: &Path) -> io::Result<NetworkFs> {
+/// `statfs(2)` of a directory.
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+fn statfs(dir: &Path) -> io::Result<libc::statfs> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(dir.as_os_str().as_bytes())?;
     // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized, zeroed out-buffer.
@@ -49,18 +50,18 @@ fn probe(dir: &Path) -> io::Result<NetworkFs> {
     if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(network_fs_of_magic(st.f_type as i64))
+    Ok(st)
+}
+
+#[cfg(target_os = "linux")]
+fn probe(dir: &Path) -> io::Result<NetworkFs> {
+    Ok(network_fs_of_magic(statfs(dir)?.f_type as i64))
 }
 
 #[cfg(target_os = "macos")]
 fn probe(dir: &Path) -> io::Result<NetworkFs> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())?;
-    // SAFETY: as above; f_fstypename is NUL-terminated by the kernel.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let st = statfs(dir)?;
+    // SAFETY: f_fstypename is NUL-terminated by the kernel.
     let name = unsafe { std::ffi::CStr::from_ptr(st.f_fstypename.as_ptr()) };
     Ok(network_fs_of_name(&name.to_string_lossy()))
 }

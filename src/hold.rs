@@ -189,7 +189,7 @@ impl Hold {
         let Some(live) = live else { return false };
         // Errors are ignored, as the legacy release did: closing below drops the kernel lock regardless.
         let _ = sidecar::unlink_if_named(&self.target.lock_path, live.id);
-        let _ = kernel_lock::unlock(&live.file);
+        kernel_lock::unlock_before_close(&live.file);
         drop(live);
         HOLD_TIMES.record(self.acquired_at.elapsed());
         stats::bump(&COUNTERS.releases);
@@ -215,7 +215,7 @@ impl Hold {
         if unlink {
             let _ = sidecar::unlink_if_named(&self.target.lock_path, live.id);
         }
-        let _ = kernel_lock::unlock(&live.file);
+        kernel_lock::unlock_before_close(&live.file);
         drop(live);
         inner.lost = Some(reason.to_string());
         stats::bump(&COUNTERS.revocations);

@@ -2,7 +2,7 @@
 //! atomic replacement. The caller holds the session lock; nothing here locks.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, ErrorKind, Seek, SeekFrom, Write};
+use std::io::{self, ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::LockError;
@@ -106,7 +106,7 @@ pub fn append(path: &Path, bytes: &[u8], durability: Durability) -> Result<Appen
     let (file, created) = open_transcript(path)?;
     let repair = repair_tail(&file, path)?;
     let offset = file.metadata().map_err(io_err("fstat", path))?.len();
-    if let Err(e) = write_at_end(&file, bytes) {
+    if let Err(e) = os_file::append_all(&file, bytes) {
         // Roll back whatever part was written; the original error is what the caller needs.
         let _ = file.set_len(offset);
         return Err(io_err("write", path)(e));
@@ -119,12 +119,6 @@ pub fn append(path: &Path, bytes: &[u8], durability: Durability) -> Result<Appen
         bytes: bytes.len() as u64,
         repair,
     })
-}
-
-/// Writes at the end of the file: `O_APPEND` does it on Unix; elsewhere the seek does (we hold the lock).
-fn write_at_end(mut file: &File, bytes: &[u8]) -> io::Result<()> {
-    file.seek(SeekFrom::End(0))?;
-    file.write_all(bytes)
 }
 
 fn sync(file: &File, path: &Path, durability: Durability, created: bool) -> Result<(), LockError> {
@@ -161,7 +155,7 @@ fn repair_tail(file: &File, path: &Path) -> Result<Option<Repair>, LockError> {
     let mut fragment = vec![0u8; (len - start) as usize];
     read_exact_at(file, &mut fragment, start).map_err(io_err("read", path))?;
     if is_json_value(&fragment) {
-        write_at_end(file, b"\n").map_err(io_err("write", path))?;
+        os_file::append_all(file, b"\n").map_err(io_err("write", path))?;
         return Ok(Some(Repair::Completed { offset: start }));
     }
     let sidecar = quarantine(path, &fragment)?;

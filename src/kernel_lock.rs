@@ -17,9 +17,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 #[cfg(unix)]
-pub use flock::{lock_blocking, try_lock, unlock};
+pub use flock::{lock_blocking, try_lock, unlock, unlock_before_close};
 #[cfg(windows)]
-pub use lock_file_ex::{lock_blocking, try_lock, unlock};
+pub use lock_file_ex::{lock_blocking, try_lock, unlock, unlock_before_close};
 
 /// Unix: `flock` on the whole file, through fs4. It is advisory, so legacy readers still read the
 /// payload. On macOS `flock` and `fcntl` locks share one table; nothing in this crate takes `fcntl` locks.
@@ -48,10 +48,12 @@ mod flock {
         }
     }
 
-    /// Drops the lock before the descriptor closes (closing drops it too).
     pub fn unlock(file: &File) -> io::Result<()> {
         fs4::FileExt::unlock(file)
     }
+
+    /// Nothing: closing the descriptor drops a `flock` at once.
+    pub fn unlock_before_close(_file: &File) {}
 }
 
 /// Windows: `LockFileEx` on one byte far beyond any payload. Windows byte-range locks are mandatory, so
@@ -115,8 +117,6 @@ mod lock_file_ex {
         lock(file, 0)
     }
 
-    /// Drops the lock now. Windows also drops it when the handle closes, but "when resources allow",
-    /// so a release unlocks first.
     pub fn unlock(file: &File) -> io::Result<()> {
         let mut o = at_lock_offset();
         // SAFETY: as in `lock`.
@@ -126,6 +126,12 @@ mod lock_file_ex {
         } else {
             Ok(())
         }
+    }
+
+    /// Windows drops a closed handle's locks only "when resources allow", so a handle that holds the
+    /// lock unlocks before it closes, and the next waiter is woken at once.
+    pub fn unlock_before_close(file: &File) {
+        let _ = unlock(file);
     }
 }
 
@@ -186,7 +192,7 @@ impl KernelWait {
                     // Nobody wants it: unlock, and dropping `result` closes the descriptor.
                     _ => {
                         if let Ok(file) = &result {
-                            let _ = unlock(file);
+                            unlock_before_close(file);
                         }
                         State::Finished
                     }
@@ -256,6 +262,26 @@ mod tests {
         drop(a);
         assert!(!is_held(&b).unwrap());
         assert!(try_lock(&b).unwrap());
+    }
+
+    #[test]
+    fn a_held_lock_leaves_the_payload_readable_and_writable_through_other_handles() {
+        // What a legacy process does while we hold the lock: read our pid payload, or write its own.
+        // Windows locks are mandatory, so this holds only because the locked byte lies past any payload.
+        // (Wine does not enforce byte-range locks on reads and writes: there, and on Unix, where flock
+        // is advisory, this cannot fail; on Windows it fails if the lock ever covers the payload.)
+        let (a, b) = pair("payload");
+        crate::os_file::write_all_at(&a, b"{\"pid\":1}", 0).unwrap();
+        assert!(try_lock(&a).unwrap());
+        let mut buf = [0u8; 64];
+        let n = crate::os_file::read_full_at(&b, &mut buf, 0).unwrap();
+        assert_eq!(&buf[..n], b"{\"pid\":1}");
+        crate::os_file::write_all_at(&b, b"{\"pid\":2}", 0).unwrap();
+        b.set_len(9).unwrap();
+        assert!(
+            is_held(&b).unwrap(),
+            "still held after the other handle's I/O"
+        );
     }
 
     #[test]

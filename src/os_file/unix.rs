@@ -1,7 +1,7 @@
 //! Unix: `O_NOFOLLOW`, device and inode, `pread`/`pwrite`, and errno names.
 
 use std::fs::{self, File, Metadata, OpenOptions};
-use std::io::{self, ErrorKind};
+use std::io::{self, ErrorKind, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -27,6 +27,11 @@ pub fn for_append(o: &mut OpenOptions) -> &mut OpenOptions {
 /// A canonical path as Node's `fs.realpath` spells it: unchanged on Unix.
 pub fn plain_path(path: PathBuf) -> PathBuf {
     path
+}
+
+/// Writes all of `bytes` at the end of a file opened [`for_append`] (`O_APPEND` puts them there).
+pub fn append_all(mut file: &File, bytes: &[u8]) -> io::Result<()> {
+    file.write_all(bytes)
 }
 
 /// Did an open fail because the last component is a symlink?

@@ -3,7 +3,7 @@
 //! is deleted through a handle with POSIX semantics, and Win32 errors get the names libuv gives them.
 
 use std::fs::{File, Metadata, OpenOptions};
-use std::io::{self, ErrorKind};
+use std::io::{self, ErrorKind, Seek, SeekFrom, Write};
 use std::os::windows::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::os::windows::io::AsRawHandle;
 use std::path::{Path, PathBuf};
@@ -14,8 +14,8 @@ use windows_sys::Win32::Storage::FileSystem::{
     SetFileInformationByHandle, BY_HANDLE_FILE_INFORMATION, DELETE, FILE_DISPOSITION_FLAG_DELETE,
     FILE_DISPOSITION_FLAG_IGNORE_READONLY_ATTRIBUTE, FILE_DISPOSITION_FLAG_POSIX_SEMANTICS,
     FILE_DISPOSITION_INFO, FILE_DISPOSITION_INFO_EX, FILE_FLAG_BACKUP_SEMANTICS,
-    FILE_FLAG_OPEN_REPARSE_POINT, FILE_READ_ATTRIBUTES, FILE_SHARE_DELETE, FILE_SHARE_READ,
-    FILE_SHARE_WRITE,
+    FILE_FLAG_OPEN_REPARSE_POINT, FILE_INFO_BY_HANDLE_CLASS, FILE_READ_ATTRIBUTES,
+    FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE,
 };
 
 use super::{FileId, Identity};
@@ -37,8 +37,8 @@ pub fn no_follow_nonblocking(o: &mut OpenOptions) -> &mut OpenOptions {
 }
 
 /// Opened for writing at the end. Windows append-only handles (`FILE_APPEND_DATA` alone) cannot cut the
-/// file back after a failed write, so the handle gets full write access and the caller writes at the
-/// length it read under the lock.
+/// file back after a failed write, so the handle gets full write access and [`append_all`] seeks to the
+/// end.
 pub fn for_append(o: &mut OpenOptions) -> &mut OpenOptions {
     o.write(true)
 }
@@ -51,6 +51,13 @@ pub fn plain_path(path: PathBuf) -> PathBuf {
         Some(plain) if path.to_str().is_some() => PathBuf::from(plain),
         _ => path,
     }
+}
+
+/// Writes all of `bytes` at the end of a file opened [`for_append`]: a seek to the end, then the write
+/// (the session lock keeps other writers out in between).
+pub fn append_all(mut file: &File, bytes: &[u8]) -> io::Result<()> {
+    file.seek(SeekFrom::End(0))?;
+    file.write_all(bytes)
 }
 
 /// Windows opens a link as itself (see [`no_follow`]), so no open fails for being one.
@@ -148,30 +155,35 @@ pub fn delete_if_named(path: &Path, id: FileId) -> io::Result<bool> {
             | FILE_DISPOSITION_FLAG_POSIX_SEMANTICS
             | FILE_DISPOSITION_FLAG_IGNORE_READONLY_ATTRIBUTE,
     };
-    // SAFETY: the handle is open with DELETE access; the buffer and its size match the class.
+    set_disposition(handle, FileDispositionInfoEx, &posix)
+        .or_else(|_| {
+            set_disposition(
+                handle,
+                FileDispositionInfo,
+                &FILE_DISPOSITION_INFO { DeleteFile: true },
+            )
+        })
+        .map(|()| true)
+}
+
+/// `SetFileInformationByHandle` with a disposition record of the class's own type.
+fn set_disposition<T>(
+    handle: HANDLE,
+    class: FILE_INFO_BY_HANDLE_CLASS,
+    info: &T,
+) -> io::Result<()> {
+    // SAFETY: the handle is open with DELETE access, and `info` is the record `class` expects, passed
+    // with its exact size.
     let done = unsafe {
         SetFileInformationByHandle(
             handle,
-            FileDispositionInfoEx,
-            (&posix as *const FILE_DISPOSITION_INFO_EX).cast(),
-            std::mem::size_of::<FILE_DISPOSITION_INFO_EX>() as u32,
+            class,
+            (info as *const T).cast(),
+            std::mem::size_of::<T>() as u32,
         )
     };
     if done != 0 {
-        return Ok(true);
-    }
-    let legacy = FILE_DISPOSITION_INFO { DeleteFile: true };
-    // SAFETY: as above, with the older class.
-    let done = unsafe {
-        SetFileInformationByHandle(
-            handle,
-            FileDispositionInfo,
-            (&legacy as *const FILE_DISPOSITION_INFO).cast(),
-            std::mem::size_of::<FILE_DISPOSITION_INFO>() as u32,
-        )
-    };
-    if done != 0 {
-        Ok(true)
+        Ok(())
     } else {
         Err(io::Error::last_os_error())
     }
