@@ -161,6 +161,12 @@ export interface NativeLockStats {
   holdMs: TimingStats
 }
 
+/**
+ * Releases every hold of the process, whichever thread took it (before a termination signal is
+ * raised again). Returns how many there were.
+ */
+export declare function releaseAllLocks(): number
+
 /** Releases a lock. Returns `false` when it was already released or revoked. */
 export declare function releaseLock(id: number): boolean
 
@@ -187,6 +193,12 @@ export interface ResolvedLockConfig {
 
 /** Resolves the settings through the layers: call, configure, environment, file, defaults. */
 export declare function resolveLockConfig(call: CallSettings, configPath?: string | undefined | null): ResolvedLockConfig
+
+/**
+ * Ends a hold as a revocation with `reason`, without calling the revocation listener: later writes
+ * through it fail with `SESSION_WRITE_LOCK_LOST`. Returns `false` when it was not held any more.
+ */
+export declare function revokeLock(id: number, reason: string): boolean
 
 /** Replaces the transcript atomically (temporary file and rename), keeping its mode. */
 export declare function rewriteLocked(id: number, data: Uint8Array, durability: string): number

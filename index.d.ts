@@ -5,7 +5,7 @@ import type { AppendResult as NativeAppendResult, LockInspection as NativeLockIn
 
 /** Options shared by every lock call. Unknown keys are rejected with `ERR_INVALID_ARG_VALUE`. */
 export interface SessionWriteLockOptions {
-  /** How long to wait for the lock before `SessionWriteLockTimeoutError`. Default 10 000; `Infinity` allowed. */
+  /** How long to wait for the lock before `SessionWriteLockTimeoutError`. Default 60 000; `Infinity` allowed. */
   acquireTimeoutMs?: number
   /** Legacy staleness window used to judge sidecars written by the JavaScript lock. Default 1 800 000. */
   staleMs?: number
@@ -175,31 +175,89 @@ export declare const DEFAULTS: Readonly<{
   durability: Durability
 }>
 
-/** Parameters of the legacy `acquireSessionWriteLock`; `undefined`/`null` limits mean the defaults. */
+/**
+ * Parameters of the legacy `acquireSessionWriteLock` (OpenClaw 2026.2 to 2026.7). As in every legacy
+ * generation, a limit that is `undefined`, `null` or a number that is not positive means the setting in
+ * force (configuration, else the default); `Infinity` is allowed for `timeoutMs` only.
+ */
 export interface AcquireSessionWriteLockParams {
   sessionFile: string
   timeoutMs?: number | null
   staleMs?: number | null
   maxHoldMs?: number | null
-  /** A call later in the same async flow, while the lock is held, re-enters. Default `true`. */
+  /**
+   * A call later in the same async flow, while the lock is held, re-enters (counted: the sidecar goes at
+   * the last release, in any order). `false` waits like any other caller. Default `true`.
+   */
   allowReentrant?: boolean
+  /** Aborting it while the call waits rejects with the signal's reason (an `AbortError` if that is not an Error), as 2026.7 did. */
+  signal?: AbortSignal | null
 }
 
 /**
- * Drop-in replacement for the legacy `acquireSessionWriteLock`. Resolves to `{ release }`. Two
- * unrelated concurrent callers in one process exclude each other; only a call made later in the same
- * async flow while the lock is held re-enters (its `release` is then a no-op).
+ * Drop-in replacement for the legacy `acquireSessionWriteLock`. Resolves to `{ release }`; each
+ * handle's `release` counts once. Two unrelated concurrent callers in one process exclude each other;
+ * only a call made later in the same async flow while the lock is held re-enters.
  */
 export declare function acquireSessionWriteLock(
   params: AcquireSessionWriteLockParams,
 ): Promise<{ lockPath?: string; release: () => Promise<void> }>
 
-/** One sidecar as inspection reports it: the legacy fields plus `kind` and `held`. */
+/** `session.writeLock` of an already loaded `openclaw.json`, as 2026.5+ resolvers take it. */
+export interface SessionWriteLockAcquireTimeoutConfig {
+  session?: { writeLock?: { acquireTimeoutMs?: number; staleMs?: number; maxHoldMs?: number } }
+}
+
+/**
+ * The 2026.5+ resolver: `OPENCLAW_SESSION_WRITE_LOCK_ACQUIRE_TIMEOUT_MS`, else
+ * `config.session.writeLock.acquireTimeoutMs`, else 60 000. Unusable values are skipped, by 2026.7's
+ * rules (the environment value must be all digits or `Infinity`; every value a positive safe integer).
+ */
+export declare function resolveSessionWriteLockAcquireTimeoutMs(
+  config?: SessionWriteLockAcquireTimeoutConfig,
+  env?: NodeJS.ProcessEnv,
+): number
+/** As `resolveSessionWriteLockAcquireTimeoutMs`, for `staleMs` (default 1 800 000; no `Infinity`). */
+export declare function resolveSessionWriteLockStaleMs(config?: SessionWriteLockAcquireTimeoutConfig, env?: NodeJS.ProcessEnv): number
+/** As `resolveSessionWriteLockAcquireTimeoutMs`, for `maxHoldMs` (default `fallback`, else 300 000; no `Infinity`). */
+export declare function resolveSessionWriteLockMaxHoldMs(
+  config?: SessionWriteLockAcquireTimeoutConfig,
+  params?: { env?: NodeJS.ProcessEnv; fallback?: number },
+): number
+/** The three limits, as 2026.5+ call sites spread them into `acquireSessionWriteLock`. */
+export declare function resolveSessionWriteLockOptions(
+  config?: SessionWriteLockAcquireTimeoutConfig,
+  params?: { env?: NodeJS.ProcessEnv; maxHoldMsFallback?: number },
+): { timeoutMs: number; staleMs: number; maxHoldMs: number }
+
+/** 60 000, as in 2026.5+ (2026.2 to 2026.4 waited 10 000). */
+export declare const DEFAULT_SESSION_WRITE_LOCK_ACQUIRE_TIMEOUT_MS: number
+/** 1 800 000. */
+export declare const DEFAULT_SESSION_WRITE_LOCK_STALE_MS: number
+/** 300 000. */
+export declare const DEFAULT_SESSION_WRITE_LOCK_MAX_HOLD_MS: number
+
+/**
+ * For gateways' own test suites (`afterEach`): ends every hold of this thread (sidecars removed, later
+ * writes through them fail with `SESSION_WRITE_LOCK_LOST`) and stops listening for termination signals
+ * until the next acquisition.
+ */
+export declare function resetSessionWriteLockStateForTest(): void
+/** The asynchronous twin of `resetSessionWriteLockStateForTest`. */
+export declare function drainSessionWriteLockStateForTest(): Promise<void>
+
+/**
+ * One sidecar as inspection reports it: the legacy fields plus `kind` and `held`. `stale` (and 2026.7's
+ * `removable`, the same) means the cleaner removes it and the next acquirer takes it over;
+ * `staleReasons` lists every reason found, including those only reported (`too-old`, a `hold-exceeded`
+ * younger than two watchdog intervals of its holder).
+ */
 export interface SessionLockInspection extends Omit<NativeLockInspection, 'pid' | 'createdAt' | 'ageMs' | 'kind'> {
   kind: 'kernel' | 'legacy' | 'unknown' | 'unsafe'
   pid: number | null
   createdAt: string | null
   ageMs: number | null
+  removable: boolean
   /** Set when the sidecar could not be inspected (`kind: 'unsafe'`): a symlink, directory or FIFO. */
   error?: Error & { code: string }
 }
@@ -214,6 +272,11 @@ export declare function cleanStaleLockFiles(params: {
   removeStale?: boolean
   nowMs?: number
   log?: { warn?: (message: string) => void }
+  /** 2026.5+: where `staleMs` comes from when not given (as `resolveSessionWriteLockStaleMs`). */
+  config?: SessionWriteLockAcquireTimeoutConfig
+  env?: NodeJS.ProcessEnv
+  /** 2026.5+: accepted and unused (this cleaner never judges a live holder by its process name). */
+  readOwnerProcessArgs?: (pid: number) => string[] | null
 }): Promise<{ locks: SessionLockInspection[]; cleaned: SessionLockInspection[] }>
 
 /** Reports every `*.lock` sidecar in `dir`, without disturbing any holder. */
@@ -237,7 +300,10 @@ export declare function resolveSessionLockMaxHoldFromTimeout(params: {
   minMs?: number
 }): number
 
-/** The process that held the lock when a wait gave up. */
+/**
+ * The process that held the lock when a wait gave up. It prints (`String(owner)`, a template literal) as
+ * the legacy error's `owner` string: `pid=<P> alive=<bool> ageMs=<N>`.
+ */
 export interface TimeoutOwner {
   pid: number | null
   alive: boolean | null
@@ -251,15 +317,50 @@ export declare class SessionWriteLockError extends Error {
   readonly code: string
 }
 
-/** The lock stayed busy for the whole timeout: contention, never a model or provider failure. */
+/**
+ * The `code` of a lock timeout, the one OpenClaw 2026.5+ detects contention by, whichever of this
+ * package's functions raised it.
+ */
+export declare const SESSION_WRITE_LOCK_TIMEOUT_CODE: 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT'
+/** The `code` of OpenClaw 2026.7's stale-lock failure. */
+export declare const SESSION_WRITE_LOCK_STALE_CODE: 'OPENCLAW_SESSION_WRITE_LOCK_STALE'
+
+/**
+ * The lock stayed busy for the whole timeout: contention, never a model or provider failure. The message
+ * starts `session file locked (timeout <N>ms): pid=<P> alive=<bool> ageMs=<N>`, as 2026.7's did (and
+ * 2026.2 to 2026.4's up to the pid).
+ */
 export declare class SessionWriteLockTimeoutError extends SessionWriteLockError {
-  readonly code: 'SESSION_WRITE_LOCK_TIMEOUT'
+  /** 2026.5+'s form; this package constructs its own. */
+  constructor(params: { timeoutMs: number; owner: string; lockPath: string })
+  readonly code: 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT'
   readonly reason: 'session_busy'
   readonly lockPath: string
   readonly timeoutMs: number
   readonly waitedMs: number
   readonly owner: TimeoutOwner
 }
+
+/**
+ * OpenClaw 2026.7's error for a stale sidecar it would not remove. Never thrown by this package, which
+ * waits for such a holder and then times out; exported for code that imports or constructs it.
+ */
+export declare class SessionWriteLockStaleError extends SessionWriteLockError {
+  constructor(params: { owner: string; lockPath: string; staleReasons?: string[] })
+  readonly code: 'OPENCLAW_SESSION_WRITE_LOCK_STALE'
+  readonly owner: string
+  readonly lockPath: string
+  readonly staleReasons: string[]
+}
+
+/** A lock timeout: `instanceof SessionWriteLockTimeoutError`, or any error with its `code`. */
+export declare function isSessionWriteLockTimeoutError(err: unknown): err is SessionWriteLockTimeoutError
+/** A stale-lock failure: `instanceof SessionWriteLockStaleError`, or any error with its `code`. */
+export declare function isSessionWriteLockStaleError(err: unknown): err is SessionWriteLockStaleError
+/** Contention of either kind: what the gateway's failover must answer with "busy, retry", never "model failed". */
+export declare function isSessionWriteLockAcquireError(
+  err: unknown,
+): err is SessionWriteLockTimeoutError | SessionWriteLockStaleError
 
 export declare class SessionWriteLockAbortedError extends SessionWriteLockError {
   readonly code: 'SESSION_WRITE_LOCK_ABORTED'

@@ -10,16 +10,25 @@ const native = require('./binding')
 const errors = require('./lib/errors')
 const { checkSessionFile, checkFunction, lockOptions } = require('./lib/options')
 const config = require('./lib/config')
-const { SessionWriteLock, kRelease, kAppendEncoded } = require('./lib/lock')
+const { SessionWriteLock, kAppendEncoded, kEnter, revokeAllHere, isLost, isReleased } = require('./lib/lock')
 const { encodeEntries, SessionTranscriptCorruptError } = require('./lib/entries')
 const compat = require('./lib/compat')
 const sessions = require('./lib/sessions')
+const signals = require('./lib/signals')
 
 const { fromNative, SessionWriteLockAbortedError, SessionWriteLockReentrancyError } = errors
 
 /**
- * The holds of the current async context: `{ lock }` refs, where `lock` is null until acquired. A ref is
- * a box so that the drop-in `acquireSessionWriteLock` can mark its caller's context before it waits.
+ * The holds of the current async context: `{ lock, done }` refs, where `lock` is null until acquired. A
+ * ref is a box so that the drop-in `acquireSessionWriteLock` can mark its caller's context before it
+ * waits; `done` marks one whose acquisition failed.
+ *
+ * Re-entry is by async context, not by process: only a call made inside the flow that holds the lock
+ * (later in the same chain of awaits and callbacks) re-enters, and concurrent unrelated callers queue.
+ * That is sound for both legacy defaults of `allowReentrant`: with `true` (2026.2 to 2026.4) every
+ * caller of the process shared the lock, which let two channels write at once; with `false` (2026.5+)
+ * a nested call waited for its own flow and could only time out. A nested call that asks for
+ * `allowReentrant: false` still waits like any other caller, as the legacy lock did.
  */
 const heldHere = new AsyncLocalStorage()
 
@@ -37,20 +46,30 @@ function withSettings(o) {
   return { ...o, ...config.effectiveConfig(o.call, o.configPath) }
 }
 
-/** The lock this async context already holds on `sessionFile`, if any. */
+/** Refs of this context whose hold is live or lost (not released, not failed). */
+const openRefs = (store) => store?.filter((ref) => !ref.done && !(ref.lock && isReleased(ref.lock)))
+
+/**
+ * The lock this async context holds on `sessionFile`, if any. A hold that ended without a release
+ * (revoked, taken over, ended by a signal) throws `SESSION_WRITE_LOCK_LOST`: nothing nested in it may
+ * write, and it must not acquire anew on the strength of what it read under the lost hold.
+ */
 function heldInContext(sessionFile) {
-  const refs = heldHere.getStore()?.filter((ref) => ref.lock?.held)
+  const refs = openRefs(heldHere.getStore())?.filter((ref) => ref.lock)
   if (!refs?.length) return undefined
   const resolved = path.resolve(sessionFile)
-  const same = refs.find((ref) => ref.lock.sessionFile === resolved)
-  if (same) return same.lock
-  let lockPath
-  try {
-    lockPath = native.lockPathFor(sessionFile)
-  } catch {
-    return undefined // its directory does not exist, so nothing there is held
+  let lock = refs.find((ref) => ref.lock.sessionFile === resolved)?.lock
+  if (!lock) {
+    let lockPath
+    try {
+      lockPath = native.lockPathFor(sessionFile)
+    } catch {
+      return undefined // its directory does not exist, so nothing there is held
+    }
+    lock = refs.find((ref) => ref.lock.lockPath === lockPath)?.lock
   }
-  return refs.find((ref) => ref.lock.lockPath === lockPath)?.lock
+  if (lock && isLost(lock)) lock.assertHeld() // throws SESSION_WRITE_LOCK_LOST with the reason
+  return lock
 }
 
 function reentry(sessionFile, reentrant) {
@@ -64,9 +83,9 @@ function reentry(sessionFile, reentrant) {
   return lock
 }
 
-/** The current context's holds plus a new ref. */
+/** The current context's open holds plus a new ref. */
 function withRef(ref) {
-  return [...(heldHere.getStore() ?? []), ref]
+  return [...(openRefs(heldHere.getStore()) ?? []), ref]
 }
 
 function abortedBeforeStart(sessionFile, signal) {
@@ -110,6 +129,7 @@ function noticeWait(sessionFile, o, started) {
 function acquireHandle(sessionFile, o) {
   const { signal } = o
   if (signal?.aborted) throw abortedBeforeStart(sessionFile, signal)
+  signals.arm()
   let got
   try {
     got = native.requestLock(sessionFile, nativeOptions(o))
@@ -146,7 +166,17 @@ function reportOnErrorFailure(hookError) {
 }
 
 function runHolding(lock, fn) {
-  return heldHere.run(withRef({ lock }), fn, lock)
+  return heldHere.run(withRef({ lock, done: false }), fn, lock)
+}
+
+/** Runs a nested call's `fn` as one more holder of the lock its flow holds. */
+async function holdNested(lock, fn) {
+  const leave = lock[kEnter]()
+  try {
+    return await fn(lock)
+  } finally {
+    leave()
+  }
 }
 
 /** Checks the arguments of a `with…` call (`options` may be left out) and finds a hold to re-enter. */
@@ -164,11 +194,12 @@ function lockCall(sessionFile, options, fn) {
  */
 async function withSessionWriteLock(sessionFile, options, callback) {
   const { o, fn, nested } = lockCall(sessionFile, options, callback)
-  if (nested) return fn(nested)
+  if (nested) return holdNested(nested, fn)
   const s = withSettings(o)
   const pending = acquireHandle(sessionFile, s)
   const id = typeof pending === 'number' ? pending : await pending
   const lock = new SessionWriteLock(id, sessionFile, { ...s, keepAliveMs: s.maxHoldMs })
+  const leave = lock[kEnter]()
   try {
     return await runHolding(lock, fn)
   } catch (err) {
@@ -181,7 +212,7 @@ async function withSessionWriteLock(sessionFile, options, callback) {
     }
     throw err
   } finally {
-    lock[kRelease]()
+    leave()
   }
 }
 
@@ -191,8 +222,16 @@ async function withSessionWriteLock(sessionFile, options, callback) {
  */
 function withSessionWriteLockSync(sessionFile, options, callback) {
   const { o, fn, nested } = lockCall(sessionFile, options, callback)
-  if (nested) return fn(nested)
+  if (nested) {
+    const leaveNested = nested[kEnter]()
+    try {
+      return fn(nested)
+    } finally {
+      leaveNested()
+    }
+  }
   const s = withSettings(o)
+  signals.arm()
   let id
   try {
     id = native.acquireLockSync(sessionFile, nativeOptions(s))
@@ -200,6 +239,7 @@ function withSessionWriteLockSync(sessionFile, options, callback) {
     throw fromNative(err)
   }
   const lock = new SessionWriteLock(id, sessionFile, s)
+  const leave = lock[kEnter]()
   try {
     return runHolding(lock, fn)
   } catch (err) {
@@ -212,7 +252,7 @@ function withSessionWriteLockSync(sessionFile, options, callback) {
     }
     throw err
   } finally {
-    lock[kRelease]()
+    leave()
   }
 }
 
@@ -230,10 +270,11 @@ async function appendSessionEntries(sessionFile, entries, options) {
   const s = withSettings(o)
   const pending = acquireHandle(sessionFile, s)
   const lock = new SessionWriteLock(typeof pending === 'number' ? pending : await pending, sessionFile, s)
+  const leave = lock[kEnter]()
   try {
     return lock[kAppendEncoded](data, count)
   } finally {
-    lock[kRelease]()
+    leave()
   }
 }
 
@@ -250,23 +291,54 @@ function sessionLockStats() {
   return native.nativeLockStats()
 }
 
+/** A legacy `{ release }` handle: one holder of `lock`, released once whatever the order. */
+function legacyHandle(lock) {
+  const leave = lock[kEnter]()
+  return { lockPath: lock.lockPath, release: async () => void leave() }
+}
+
 /**
- * Drop-in replacement for the legacy `acquireSessionWriteLock`: same parameters, resolves to
- * `{ release }`. Unlike the legacy lock, two concurrent callers in one process exclude each other; only
- * a call made later in the same async flow, while the lock is held, re-enters (`allowReentrant`).
+ * Drop-in replacement for the legacy `acquireSessionWriteLock` of OpenClaw 2026.2 to 2026.7: same
+ * parameters (`signal` included), resolves to `{ release }`. Unlike the legacy lock, two concurrent
+ * callers in one process exclude each other; only a call made later in the same async flow, while the
+ * lock is held, re-enters (`allowReentrant`), and the sidecar goes at the last release.
  */
 async function acquireSessionWriteLock(params) {
-  const { sessionFile, timeoutMs, staleMs, maxHoldMs, allowReentrant } = compat.acquireParams(params)
-  const o = lockOptions({ acquireTimeoutMs: timeoutMs, staleMs, maxHoldMs })
-  const nested = reentry(sessionFile, allowReentrant)
-  if (nested) return { release: async () => {} } // the outer acquisition releases
+  const p = compat.acquireParams(params)
+  if (p.signal?.aborted) throw compat.abortReason(p.signal)
+  const o = lockOptions({ acquireTimeoutMs: p.acquireTimeoutMs, staleMs: p.staleMs, maxHoldMs: p.maxHoldMs, signal: p.signal })
+  const nested = p.allowReentrant ? heldInContext(p.sessionFile) : undefined
+  if (nested) return legacyHandle(nested)
   const s = withSettings(o)
   // Mark the caller's async context now, synchronously, so that its later calls can re-enter.
-  const ref = { lock: null }
+  const ref = { lock: null, done: false }
   heldHere.enterWith(withRef(ref))
-  const lock = new SessionWriteLock(await acquireHandle(sessionFile, s), sessionFile, s)
-  ref.lock = lock
-  return { lockPath: lock.lockPath, release: async () => void lock[kRelease]() }
+  let id
+  try {
+    id = await acquireHandle(p.sessionFile, s)
+  } catch (err) {
+    ref.done = true
+    if (err instanceof SessionWriteLockAbortedError && p.signal?.aborted) throw compat.abortReason(p.signal)
+    throw err
+  }
+  ref.lock = new SessionWriteLock(id, p.sessionFile, s)
+  return legacyHandle(ref.lock)
+}
+
+/**
+ * Ends every hold of this thread, as the legacy helper of that name did for gateways' own test suites
+ * (`afterEach`): sidecars are removed, later writes through those holds fail with
+ * `SESSION_WRITE_LOCK_LOST`, and the termination-signal listeners are removed until the next acquisition.
+ */
+function resetSessionWriteLockStateForTest() {
+  revokeAllHere('reset by resetSessionWriteLockStateForTest')
+  signals.disarm()
+}
+
+/** The asynchronous twin of `resetSessionWriteLockStateForTest`, as 2026.4+ exported it. */
+async function drainSessionWriteLockStateForTest() {
+  revokeAllHere('drained by drainSessionWriteLockStateForTest')
+  signals.disarm()
 }
 
 // One `exports.name =` per export, so that ESM importers get named exports (cjs-module-lexer).
@@ -279,6 +351,15 @@ exports.cleanStaleLockFiles = sessions.cleanStaleLockFiles
 exports.inspectSessionLocks = sessions.inspectSessionLocks
 exports.recoverSessionLocksOnStartup = sessions.recoverSessionLocksOnStartup
 exports.resolveSessionLockMaxHoldFromTimeout = compat.resolveSessionLockMaxHoldFromTimeout
+exports.resolveSessionWriteLockOptions = compat.resolveSessionWriteLockOptions
+exports.resolveSessionWriteLockAcquireTimeoutMs = compat.resolveSessionWriteLockAcquireTimeoutMs
+exports.resolveSessionWriteLockStaleMs = compat.resolveSessionWriteLockStaleMs
+exports.resolveSessionWriteLockMaxHoldMs = compat.resolveSessionWriteLockMaxHoldMs
+exports.DEFAULT_SESSION_WRITE_LOCK_ACQUIRE_TIMEOUT_MS = compat.DEFAULT_SESSION_WRITE_LOCK_ACQUIRE_TIMEOUT_MS
+exports.DEFAULT_SESSION_WRITE_LOCK_STALE_MS = compat.DEFAULT_SESSION_WRITE_LOCK_STALE_MS
+exports.DEFAULT_SESSION_WRITE_LOCK_MAX_HOLD_MS = compat.DEFAULT_SESSION_WRITE_LOCK_MAX_HOLD_MS
+exports.resetSessionWriteLockStateForTest = resetSessionWriteLockStateForTest
+exports.drainSessionWriteLockStateForTest = drainSessionWriteLockStateForTest
 exports.resolveSessionWriteLockConfig = config.resolveSessionWriteLockConfig
 exports.configureSessionWriteLock = config.configureSessionWriteLock
 exports.sessionLockStats = sessionLockStats
@@ -286,6 +367,12 @@ exports.DEFAULTS = config.DEFAULTS
 exports.SessionWriteLock = SessionWriteLock
 exports.SessionWriteLockError = errors.SessionWriteLockError
 exports.SessionWriteLockTimeoutError = errors.SessionWriteLockTimeoutError
+exports.SessionWriteLockStaleError = errors.SessionWriteLockStaleError
+exports.isSessionWriteLockTimeoutError = errors.isSessionWriteLockTimeoutError
+exports.isSessionWriteLockStaleError = errors.isSessionWriteLockStaleError
+exports.isSessionWriteLockAcquireError = errors.isSessionWriteLockAcquireError
+exports.SESSION_WRITE_LOCK_TIMEOUT_CODE = errors.SESSION_WRITE_LOCK_TIMEOUT_CODE
+exports.SESSION_WRITE_LOCK_STALE_CODE = errors.SESSION_WRITE_LOCK_STALE_CODE
 exports.SessionWriteLockAbortedError = errors.SessionWriteLockAbortedError
 exports.SessionWriteLockLostError = errors.SessionWriteLockLostError
 exports.SessionWriteLockReentrancyError = errors.SessionWriteLockReentrancyError

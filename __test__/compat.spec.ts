@@ -53,7 +53,7 @@ test('drop-in: two unrelated callers in one process exclude each other (the lega
   assert.deepEqual(events, ['a in', 'a out', 'b in', 'b out'])
 })
 
-test('drop-in: a nested acquisition later in the same flow re-enters; allowReentrant false refuses', async (t) => {
+test('drop-in: a nested acquisition later in the same flow re-enters, counted: the sidecar goes at the last release', async (t) => {
   const { file, lockPath } = tempSession(t)
   const outer = await acquireSessionWriteLock({ sessionFile: file })
   const repairTranscript = async () => {
@@ -62,8 +62,6 @@ test('drop-in: a nested acquisition later in the same flow re-enters; allowReent
   }
   await repairTranscript()
   assert.ok(fs.existsSync(lockPath), 'the nested release leaves the outer hold in place')
-  const err = await acquireSessionWriteLock({ sessionFile: file, allowReentrant: false }).catch((e) => e)
-  assert.equal(err.code, 'SESSION_WRITE_LOCK_REENTRANT')
   await outer.release()
   assert.equal(fs.existsSync(lockPath), false)
   // Released: the same flow now acquires for real.
@@ -72,16 +70,60 @@ test('drop-in: a nested acquisition later in the same flow re-enters; allowReent
   await again.release()
 })
 
-test('drop-in: bad parameters are clear TypeErrors', async () => {
+test('drop-in: when the outer release comes first, the nested hold keeps the lock until its own release', async (t) => {
+  const { file, lockPath } = tempSession(t)
+  const outer = await acquireSessionWriteLock({ sessionFile: file })
+  const inner = await acquireSessionWriteLock({ sessionFile: file })
+  await outer.release()
+  await outer.release() // a second release of the same handle counts once
+  assert.ok(fs.existsSync(lockPath), 'the nested holder still holds')
+  // Another process cannot get in while the nested code still writes.
+  const other = lockChild(t, ['acquire', file, '300'])
+  await other.exited
+  assert.equal(other.events.find((e) => e.event === 'error')?.code, 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT')
+  await inner.release()
+  assert.equal(fs.existsSync(lockPath), false)
+  const after = lockChild(t, ['acquire', file, '3000'])
+  await after.exited
+  assert.ok(after.events.some((e) => e.event === 'acquired'))
+})
+
+test('drop-in: allowReentrant false waits like any other caller, and times out as the legacy lock did', async (t) => {
+  const { file, lockPath } = tempSession(t)
+  const outer = await acquireSessionWriteLock({ sessionFile: file })
+  const started = performance.now()
+  const err = await acquireSessionWriteLock({ sessionFile: file, allowReentrant: false, timeoutMs: 300 }).catch((e) => e)
+  assert.ok(performance.now() - started >= 290, 'it waited for its timeout')
+  assert.equal(err.code, 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT')
+  assert.equal(err.reason, 'session_busy')
+  assert.equal(err.timeoutMs, 300)
+  assert.equal(err.lockPath, lockPath)
+  assert.match(err.message, /^session file locked \(timeout 300ms\): pid=\d+ /)
+  // Once the outer hold is gone, allowReentrant false acquires like anyone else.
+  const waiting = acquireSessionWriteLock({ sessionFile: file, allowReentrant: false, timeoutMs: 5000 })
+  await sleep(50)
+  await outer.release()
+  await (await waiting).release()
+  assert.equal(fs.existsSync(lockPath), false)
+})
+
+test('drop-in: bad parameters are clear TypeErrors; limits that are not positive mean the default, as in every generation', async (t) => {
   for (const [params, code] of [
     [undefined, 'ERR_INVALID_ARG_TYPE'],
     [{}, 'ERR_INVALID_ARG_TYPE'],
     [{ sessionFile: '/x', timeout: 5 }, 'ERR_INVALID_ARG_VALUE'],
-    [{ sessionFile: '/x', timeoutMs: -5 }, 'ERR_INVALID_ARG_VALUE'],
+    [{ sessionFile: '/x', timeoutMs: '5000' }, 'ERR_INVALID_ARG_TYPE'],
     [{ sessionFile: '/x', allowReentrant: 'yes' }, 'ERR_INVALID_ARG_TYPE'],
+    [{ sessionFile: '/x', signal: {} }, 'ERR_INVALID_ARG_TYPE'],
   ] as const) {
     const err = await (acquireSessionWriteLock as any)(params).catch((e: any) => e)
     assert.equal(err.code, code, JSON.stringify(params))
+  }
+  const { file } = tempSession(t)
+  for (const timeoutMs of [0, -5, NaN]) {
+    // Not "fail at once": the default timeout, which a free lock never reaches.
+    const lock = await acquireSessionWriteLock({ sessionFile: file, timeoutMs, staleMs: -1, maxHoldMs: 0 })
+    await lock.release()
   }
 })
 
@@ -102,7 +144,7 @@ test('cleanStaleLockFiles reports the legacy fields and removes only stale sidec
   plant(`${dir}/a-dead.jsonl.lock`, { pid: dead, createdAt: iso(1000) })
   plant(`${dir}/b-live.jsonl.lock`, { pid: live, createdAt: iso(1000) })
   plant(`${dir}/c-fresh-junk.jsonl.lock`, '{}')
-  plant(`${dir}/d-old.jsonl.lock`, { pid: live, createdAt: iso(HOUR) })
+  plant(`${dir}/d-old.jsonl.lock`, { pid: live, createdAt: iso(HOUR) }) // too old, but its holder lives
   plant(`${dir}/other.lock`, { pid: dead, createdAt: iso() }) // not *.jsonl.lock: not the legacy cleaner's
   const warnings: string[] = []
   const { locks, cleaned } = await cleanStaleLockFiles({ sessionsDir: dir, staleMs: 1_800_000, log: { warn: (m: string) => warnings.push(m) } })
@@ -118,10 +160,10 @@ test('cleanStaleLockFiles reports the legacy fields and removes only stale sidec
   assert.equal(typeof a.createdAt, 'string')
   assert.deepEqual([b.pid, b.pidAlive, b.stale, b.removed, b.staleReasons], [live, true, false, false, []])
   assert.deepEqual([c.pid, c.createdAt, c.ageMs, c.stale, c.kind], [null, null, null, false, 'unknown'])
-  assert.deepEqual([d.stale, d.staleReasons, d.removed], [true, ['too-old'], true])
-  assert.deepEqual(cleaned.map((l) => path.basename(l.lockPath)), ['a-dead.jsonl.lock', 'd-old.jsonl.lock'])
-  assert.equal(warnings.length, 2)
-  assert.deepEqual(fs.readdirSync(dir).sort(), ['b-live.jsonl.lock', 'c-fresh-junk.jsonl.lock', 'other.lock'])
+  assert.deepEqual([d.stale, d.staleReasons, d.removed], [false, ['too-old'], false])
+  assert.deepEqual(cleaned.map((l) => path.basename(l.lockPath)), ['a-dead.jsonl.lock'])
+  assert.equal(warnings.length, 1)
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['b-live.jsonl.lock', 'c-fresh-junk.jsonl.lock', 'd-old.jsonl.lock', 'other.lock'])
   const dry = await cleanStaleLockFiles({ sessionsDir: dir, removeStale: false })
   assert.equal(dry.cleaned.length, 0)
   assert.deepEqual(await cleanStaleLockFiles({ sessionsDir: `${dir}/missing` }), { locks: [], cleaned: [] })

@@ -43,7 +43,7 @@ test('with nothing configured, every key has its default', () => {
   assert.deepEqual(
     Object.fromEntries(Object.entries(config).filter(([k]) => k !== 'configPath')),
     {
-      acquireTimeoutMs: { value: 10000, source: 'default' },
+      acquireTimeoutMs: { value: 60000, source: 'default' },
       staleMs: { value: 1800000, source: 'default' },
       maxHoldMs: { value: 300000, source: 'default' },
       noticeAfterMs: { value: 2000, source: 'default' },
@@ -80,7 +80,7 @@ test('every precedence pair: call > configure > environment > file > default', (
     file: (i: object) => i,
   }
   const order = ['call', 'configure', 'env', 'file', 'default'] as const
-  const expected = { call: 1, configure: 2, env: 3, file: 4, default: 10000 }
+  const expected = { call: 1, configure: 2, env: 3, file: 4, default: 60000 }
   for (let i = 0; i < order.length; i++) {
     for (let j = i + 1; j < order.length; j++) {
       const [strong, weak] = [order[i], order[j]]
@@ -142,7 +142,7 @@ test('editing openclaw.json takes effect on the next acquisition, without a rest
   await holder.waitFor('held')
   const attempt = () => withSessionWriteLock(session, { configPath: configFile }, () => {}).catch((e) => e)
   const first = await attempt()
-  assert.equal(first.code, 'SESSION_WRITE_LOCK_TIMEOUT')
+  assert.equal(first.code, 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT')
   assert.equal(first.timeoutMs, 300)
   assert.ok(first.waitedMs >= 300 && first.waitedMs < 800, String(first.waitedMs))
   // Same size, new value: the change is seen through the file's mtime, not its length.

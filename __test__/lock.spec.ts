@@ -166,7 +166,7 @@ test('the timeout error carries its fields when this process holds the lock', as
   await sleep(5)
   const err = await withSessionWriteLock(file, { acquireTimeoutMs: 30 }, () => {}).catch((e) => e)
   assert.ok(err instanceof SessionWriteLockTimeoutError)
-  assert.equal(err.code, 'SESSION_WRITE_LOCK_TIMEOUT')
+  assert.equal(err.code, 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT')
   assert.equal(err.reason, 'session_busy')
   assert.equal(err.lockPath, lockPath)
   assert.equal(err.timeoutMs, 30)
@@ -261,7 +261,7 @@ test('worker threads share the per-session queue of the process', async (t) => {
       })
       w.once('error', reject)
     })
-  assert.equal(await run(), 'SESSION_WRITE_LOCK_TIMEOUT')
+  assert.equal(await run(), 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT')
   release()
   await holding
   assert.equal(await run(), 'acquired')

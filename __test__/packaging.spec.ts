@@ -91,7 +91,7 @@ for (const flavour of ['esm', 'cjs'] as const) {
         offsets: [0, 31],
         count: 3,
         same: true,
-        timeoutCode: 'SESSION_WRITE_LOCK_TIMEOUT',
+        timeoutCode: 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT',
         noticeSource: 'configure',
         configError: true,
         maxHold: 720000,

@@ -90,7 +90,7 @@ test('a lock held by another process times out with the legacy message and the o
   await holder.waitFor('held')
   const err = await withSessionWriteLock(file, { acquireTimeoutMs: 150 }, () => {}).catch((e) => e)
   assert.equal(err.name, 'SessionWriteLockTimeoutError')
-  assert.equal(err.code, 'SESSION_WRITE_LOCK_TIMEOUT')
+  assert.equal(err.code, 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT')
   assert.equal(err.reason, 'session_busy')
   assert.equal(err.lockPath, lockPath)
   assert.equal(err.timeoutMs, 150)

@@ -10,7 +10,7 @@ const KEYS = ['acquireTimeoutMs', 'staleMs', 'maxHoldMs', 'noticeAfterMs', 'dura
 
 /** The built-in defaults (the legacy lock's limits). */
 const DEFAULTS = Object.freeze({
-  acquireTimeoutMs: 10_000,
+  acquireTimeoutMs: 60_000,
   staleMs: 30 * 60_000,
   maxHoldMs: 5 * 60_000,
   noticeAfterMs: 2_000,

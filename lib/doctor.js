@@ -14,7 +14,7 @@ Inspects every *.lock sidecar in the given session directories (default: every
 agents/*/sessions/ under $OPENCLAW_STATE_DIR, else ~/.openclaw) and reports each one:
   held     a live holder of this package holds its kernel lock
   live     a legacy (JavaScript) holder that may still be running
-  fresh    empty or malformed, but too recent to judge (kept until older than staleMs)
+  fresh    empty or malformed, but too recent to judge (kept until unchanged for 30 s)
   stale    the next acquirer would take it over (the reasons say why)
   unsafe   not a regular file (symlink, directory, FIFO, hard link): remove it by hand
 

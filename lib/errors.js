@@ -13,11 +13,72 @@ class SessionWriteLockError extends Error {
   }
 }
 
-/** The lock stayed busy for the whole timeout. This is contention, never a model or provider failure. */
+/**
+ * The `code`s of lock contention that OpenClaw 2026.5+ recognises (`isSessionWriteLockTimeoutError`,
+ * `isSessionWriteLockAcquireError`), so that the gateway's failover never reads a busy session as a
+ * model failure, whichever of our functions raised it.
+ */
+const SESSION_WRITE_LOCK_TIMEOUT_CODE = 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT'
+const SESSION_WRITE_LOCK_STALE_CODE = 'OPENCLAW_SESSION_WRITE_LOCK_STALE'
+
+/** `pid=<P> alive=<bool> ageMs=<N>`: how the 2026.7 message names a holder. */
+function ownerLabel(owner) {
+  if (owner?.pid === null || owner?.pid === undefined) return 'owner=unknown'
+  const age = owner.heldForMs === null || owner.heldForMs === undefined ? '' : ` ageMs=${owner.heldForMs}`
+  return `pid=${owner.pid} alive=${owner.alive === true}${age}`
+}
+
+/** An owner object that prints as the legacy error's `owner` string did. */
+function withLabel(owner) {
+  if (typeof owner !== 'object' || owner === null) return owner
+  return Object.defineProperty({ ...owner }, 'toString', { value: () => ownerLabel(owner), enumerable: false })
+}
+
+/**
+ * The lock stayed busy for the whole timeout. This is contention, never a model or provider failure.
+ * Also constructible as 2026.5+ did it: `new SessionWriteLockTimeoutError({ timeoutMs, owner, lockPath })`.
+ */
 class SessionWriteLockTimeoutError extends SessionWriteLockError {
   constructor(message, fields) {
-    super(message, 'SESSION_WRITE_LOCK_TIMEOUT', { reason: 'session_busy', ...fields })
+    if (typeof message === 'object' && message !== null && fields === undefined) {
+      const { timeoutMs, owner, lockPath } = message
+      ;[message, fields] = [`session file locked (timeout ${timeoutMs}ms): ${owner} ${lockPath}`, { timeoutMs, owner, lockPath }]
+    }
+    super(message, SESSION_WRITE_LOCK_TIMEOUT_CODE, { reason: 'session_busy', ...fields, owner: withLabel(fields?.owner) })
   }
+}
+
+/**
+ * OpenClaw 2026.7's error for a sidecar it judged stale but would not remove. This package never throws
+ * it (it waits for the holder instead, then times out); it is exported so that gateway code importing
+ * it, or constructing it as 2026.7 did (`{ owner, lockPath, staleReasons }`), keeps working.
+ */
+class SessionWriteLockStaleError extends SessionWriteLockError {
+  constructor(message, fields) {
+    if (typeof message === 'object' && message !== null && fields === undefined) {
+      const staleReasons = message.staleReasons?.length ? message.staleReasons : ['unknown']
+      const { owner, lockPath } = message
+      ;[message, fields] = [`session file lock stale (${staleReasons.join(', ')}): ${owner} ${lockPath}`, { owner, lockPath, staleReasons }]
+    }
+    super(message, SESSION_WRITE_LOCK_STALE_CODE, fields)
+  }
+}
+
+const hasCode = (err, code) => typeof err === 'object' && err !== null && err.code === code
+
+/** A lock timeout: ours, or any error with the code OpenClaw 2026.5+ gives one. */
+function isSessionWriteLockTimeoutError(err) {
+  return err instanceof SessionWriteLockTimeoutError || hasCode(err, SESSION_WRITE_LOCK_TIMEOUT_CODE)
+}
+
+/** A stale-lock failure as OpenClaw 2026.7 reports one. */
+function isSessionWriteLockStaleError(err) {
+  return err instanceof SessionWriteLockStaleError || hasCode(err, SESSION_WRITE_LOCK_STALE_CODE)
+}
+
+/** Any failure to acquire because of contention: a timeout or a stale-lock failure. */
+function isSessionWriteLockAcquireError(err) {
+  return isSessionWriteLockTimeoutError(err) || isSessionWriteLockStaleError(err)
 }
 
 class SessionWriteLockAbortedError extends SessionWriteLockError {
@@ -132,8 +193,14 @@ function errnoOf(code) {
 }
 
 module.exports = {
+  SESSION_WRITE_LOCK_TIMEOUT_CODE,
+  SESSION_WRITE_LOCK_STALE_CODE,
   SessionWriteLockError,
   SessionWriteLockTimeoutError,
+  SessionWriteLockStaleError,
+  isSessionWriteLockTimeoutError,
+  isSessionWriteLockStaleError,
+  isSessionWriteLockAcquireError,
   SessionWriteLockAbortedError,
   SessionWriteLockLostError,
   SessionWriteLockReentrancyError,

@@ -14,14 +14,17 @@ const kController = Symbol('controller')
 const kRelease = Symbol('release')
 const kAppendEncoded = Symbol('appendEncoded')
 const kKeepAlive = Symbol('keepAlive')
+const kEnter = Symbol('enter')
+const kHolders = Symbol('holders')
+const kReleased = Symbol('released')
+const kRevoke = Symbol('revoke')
 
 /** Locks of this thread that are held right now, by native id, for revocation events. */
 const live = new Map()
 
-native.setRevokeListener((id, reason) => {
-  const lock = live.get(id)
-  if (!lock) return
-  live.delete(id)
+/** Marks a lock of this thread lost and aborts its signal; returns the error that says so. */
+function markLost(lock, reason) {
+  live.delete(lock[kId])
   const error = new SessionWriteLockLostError(`session write lock lost (${reason}): ${lock.lockPath}`, {
     lockPath: lock.lockPath,
     reason,
@@ -29,9 +32,26 @@ native.setRevokeListener((id, reason) => {
   clearTimeout(lock[kKeepAlive])
   lock[kController] ??= new AbortController()
   lock[kController].abort(error)
+  return error
+}
+
+native.setRevokeListener((id, reason) => {
+  const lock = live.get(id)
+  if (!lock) return
+  const error = markLost(lock, reason)
   if (lock.onRevoked) lock.onRevoked(error)
   else process.emitWarning(error.message, { code: 'SESSION_WRITE_LOCK_REVOKED' })
 })
+
+/**
+ * Ends every hold of this thread as lost (`reason`): their sidecars go, later writes through them and
+ * calls nested in them fail with `SESSION_WRITE_LOCK_LOST`. For termination signals and test resets.
+ */
+function revokeAllHere(reason) {
+  const locks = [...live.values()]
+  for (const lock of locks) lock[kRevoke](reason)
+  return locks.length
+}
 
 // A process that exits while holding (process.exit, an uncaught exception) removes its sidecars on the way
 // out. Nothing depends on it: the kernel drops the lock anyway, and a leftover sidecar is recovered at
@@ -50,6 +70,8 @@ class SessionWriteLock {
     this[kId] = id
     this[kKeepAlive] = Number.isFinite(keepAliveMs) ? setTimeout(() => {}, keepAliveMs + 1000) : undefined
     this[kController] = undefined // created on first use of `signal`: most holds never look at it
+    this[kHolders] = 0
+    this[kReleased] = false
     this.onRevoked = onRevoked
     this.durability = durability
     this.lockPath = native.lockPathOf(id)
@@ -120,12 +142,44 @@ class SessionWriteLock {
     }
   }
 
-  /** Releases the lock (the Rust guard unlinks the sidecar, then closes it). Idempotent. */
+  /**
+   * One more holder (a nested acquisition): returns its `leave`, idempotent. The lock is released when
+   * the last holder leaves, in whatever order they leave.
+   */
+  [kEnter]() {
+    this[kHolders] += 1
+    let left = false
+    return () => {
+      if (left) return false
+      left = true
+      this[kHolders] -= 1
+      return this[kHolders] > 0 ? false : this[kRelease]()
+    }
+  }
+
+  /** Ends the hold as lost, without the revocation warning (the caller reports it). */
+  [kRevoke](reason) {
+    native.revokeLock(this[kId], reason)
+    markLost(this, reason)
+  }
+
+  /** Releases the lock (the Rust guard unlinks the sidecar, then closes it), whoever still holds it. Idempotent. */
   [kRelease]() {
     clearTimeout(this[kKeepAlive])
     live.delete(this[kId])
+    this[kReleased] = true
     return native.releaseLock(this[kId])
   }
 }
 
-module.exports = { SessionWriteLock, kRelease, kAppendEncoded }
+/** Whether a hold ended without a release: revoked, taken over, or ended by a signal or a reset. */
+function isLost(lock) {
+  return !lock[kReleased] && !lock.held
+}
+
+/** Whether a hold was released (by its last holder, or at exit). */
+function isReleased(lock) {
+  return lock[kReleased]
+}
+
+module.exports = { SessionWriteLock, kRelease, kAppendEncoded, kEnter, revokeAllHere, isLost, isReleased }

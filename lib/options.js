@@ -83,4 +83,4 @@ function isAbortSignal(value) {
   )
 }
 
-module.exports = { checkSessionFile, checkFunction, duration, lockOptions, LIMITS }
+module.exports = { checkSessionFile, checkFunction, duration, lockOptions, isAbortSignal, LIMITS }

@@ -11,6 +11,7 @@ const native = require('../binding')
 const { fromNative, invalidArgType, invalidArgValue } = require('./errors')
 const { duration } = require('./options')
 const { effectiveConfig } = require('./config')
+const { resolveSessionWriteLockStaleMs } = require('./compat')
 
 /** The staleness window in force (call, configure, environment, file, default). */
 const configuredStaleMs = () => effectiveConfig({}).staleMs
@@ -45,9 +46,12 @@ function callNative(fn, ...args) {
   }
 }
 
-/** The legacy inspection shape: absent values are `null`, not missing. */
+/**
+ * The legacy inspection shape: absent values are `null`, not missing, and `removable` (2026.7's name)
+ * says what `stale` says: the cleaner removes it, and the next acquirer would take it over.
+ */
 function withNulls(info) {
-  return { ...info, pid: info.pid ?? null, createdAt: info.createdAt ?? null, ageMs: info.ageMs ?? null }
+  return { ...info, pid: info.pid ?? null, createdAt: info.createdAt ?? null, ageMs: info.ageMs ?? null, removable: info.stale }
 }
 
 /** Inspects one sidecar; one that vanished meanwhile is `null`, one we refuse to open is reported. */
@@ -85,12 +89,17 @@ function inspectSessionLocks(dir, options = {}) {
   return found.map((p) => inspectOne(p, staleMs, undefined)).filter(Boolean)
 }
 
-const CLEAN_KEYS = new Set(['sessionsDir', 'staleMs', 'removeStale', 'nowMs', 'log'])
+// `config`, `env` and `readOwnerProcessArgs` are 2026.5+'s. The last one fed the `non-openclaw-owner`
+// rule, which this cleaner does not apply (it would remove the live hold of any process not named like
+// the gateway), so it is accepted and unused.
+const CLEAN_KEYS = new Set(['sessionsDir', 'staleMs', 'removeStale', 'nowMs', 'log', 'config', 'env', 'readOwnerProcessArgs'])
 
 /**
  * Drop-in replacement for the legacy `cleanStaleLockFiles`: scans `*.jsonl.lock` in `sessionsDir` and
- * removes the stale ones. Unlike the legacy cleaner, a sidecar is removed only under its kernel lock,
- * after being judged again, so a live or fresh lock is never removed.
+ * removes the stale ones. It is never more aggressive than any legacy cleaner: a live holder is kept
+ * however old (`too-old` is reported only), a sidecar naming this very process is kept, and an empty or
+ * malformed one only goes once unchanged for 30 s. A sidecar is removed only under its kernel lock,
+ * after being judged again, so a held or freshly created lock is never removed.
  */
 async function cleanStaleLockFiles(params) {
   if (typeof params !== 'object' || params === null) throw invalidArgType('params', 'of type object', params)
@@ -98,8 +107,11 @@ async function cleanStaleLockFiles(params) {
     if (!CLEAN_KEYS.has(key)) throw invalidArgValue(`params.${key}`, 'option is not known', params[key])
   }
   checkDir(params.sessionsDir, 'params.sessionsDir')
-  const staleMs =
-    typeof params.staleMs === 'number' && params.staleMs > 0 ? params.staleMs : configuredStaleMs()
+  const fallback = () =>
+    params.config !== undefined || params.env !== undefined
+      ? resolveSessionWriteLockStaleMs(params.config, params.env)
+      : configuredStaleMs()
+  const staleMs = typeof params.staleMs === 'number' && params.staleMs > 0 ? params.staleMs : fallback()
   const nowMs = params.nowMs === undefined ? undefined : duration(params.nowMs, 'nowMs', false)
   const removeStale = params.removeStale !== false
   const locks = []

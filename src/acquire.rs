@@ -19,7 +19,7 @@ use crate::payload::Payload;
 use crate::process::{self, Os};
 use crate::registry::{self, Entry, Turn};
 use crate::sidecar::{self, LockTarget};
-use crate::staleness::{self, Context, Verdict};
+use crate::staleness::{self, Context, Judge, Verdict};
 use crate::stats::{self, COUNTERS, WAIT_TIMES};
 use crate::{clock, filesystem};
 
@@ -383,6 +383,7 @@ fn judge(
         mtime_ms: st.mtime_ms,
         stale_ms,
         self_pid,
+        judge: Judge::Acquirer,
     };
     Ok(staleness::decide(&payload, created, &ctx, &Os))
 }

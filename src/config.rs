@@ -53,7 +53,7 @@ impl Setting {
 
 pub fn defaults() -> [Setting; 5] {
     [
-        Setting::Ms(10_000.0),
+        Setting::Ms(60_000.0),
         Setting::Ms(1_800_000.0),
         Setting::Ms(300_000.0),
         Setting::Ms(2_000.0),

@@ -60,18 +60,28 @@ pub enum LockError {
     },
 }
 
-/// `pid=<P>`, or `unknown`, exactly as the legacy message says it.
 impl Owner {
     pub fn to_json(&self) -> Value {
         json!({ "pid": self.pid, "alive": self.alive, "kind": self.kind, "heldForMs": self.held_for_ms })
     }
 }
 
+/// `pid=<P> alive=<bool> ageMs=<N>`, or `owner=unknown`, as the 2026.7 message says it (2026.2 to 2026.4
+/// said `pid=<P>` alone, a prefix of this).
 fn owner_label(owner: &Owner) -> String {
-    owner
-        .pid
-        .map_or_else(|| "unknown".to_string(), |p| format!("pid={p}"))
+    let Some(pid) = owner.pid else {
+        return "owner=unknown".to_string();
+    };
+    let mut label = format!("pid={pid} alive={}", owner.alive.unwrap_or(false));
+    if let Some(age) = owner.held_for_ms {
+        label.push_str(&format!(" ageMs={age}"));
+    }
+    label
 }
+
+/// The `code` of a lock timeout: the one every OpenClaw generation since 2026.5 recognises, so that the
+/// gateway's failover reads contention as contention, whichever API raised it.
+pub const TIMEOUT_CODE: &str = "OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT";
 
 impl LockError {
     pub fn io(syscall: &'static str, path: &Path, source: io::Error) -> Self {
@@ -91,7 +101,7 @@ impl LockError {
     /// The stable `code` string the JavaScript error carries.
     pub fn code(&self) -> String {
         match self {
-            LockError::Timeout { .. } => "SESSION_WRITE_LOCK_TIMEOUT".into(),
+            LockError::Timeout { .. } => TIMEOUT_CODE.into(),
             LockError::Aborted { .. } => "SESSION_WRITE_LOCK_ABORTED".into(),
             LockError::Lost { .. } => "SESSION_WRITE_LOCK_LOST".into(),
             LockError::UnsafeLockPath { .. } => "SESSION_WRITE_LOCK_UNSAFE_PATH".into(),
@@ -177,10 +187,10 @@ mod tests {
         };
         assert_eq!(
             err.to_string(),
-            "session file locked (timeout 10000ms): pid=42 /s/a.jsonl.lock"
+            "session file locked (timeout 10000ms): pid=42 alive=true ageMs=5 /s/a.jsonl.lock"
         );
         let d = err.descriptor();
-        assert_eq!(d["code"], "SESSION_WRITE_LOCK_TIMEOUT");
+        assert_eq!(d["code"], "OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT");
         assert_eq!(d["reason"], "session_busy");
         assert_eq!(d["owner"]["pid"], 42);
         assert_eq!(d["waitedMs"], 10_003);
@@ -215,7 +225,7 @@ mod tests {
         };
         assert_eq!(
             err.to_string(),
-            "session file locked (timeout 5ms): unknown /l"
+            "session file locked (timeout 5ms): owner=unknown /l"
         );
     }
 }

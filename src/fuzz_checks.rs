@@ -8,7 +8,7 @@ use crate::config;
 use crate::jsonl::{self, Durability, Repair};
 use crate::payload::{self, Payload};
 use crate::process::ProcessTable;
-use crate::staleness::{self, Context, Verdict};
+use crate::staleness::{self, Context, Judge, Verdict};
 
 /// A process table decided by the input: which pids are alive, and their start times.
 struct FromBytes<'a>(&'a [u8]);
@@ -38,6 +38,11 @@ pub fn check_payload(data: &[u8]) {
         mtime_ms: 1_800_000_000_000 - word(0) * 100_000,
         stale_ms: 1 + word(1) * 60_000,
         self_pid: word(2),
+        judge: if word(7) & 1 == 1 {
+            Judge::Cleaner
+        } else {
+            Judge::Acquirer
+        },
     };
     let procs = FromBytes(data);
     let legacy = staleness::judge_legacy(parsed.fields(), &ctx, &procs);

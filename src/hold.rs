@@ -205,6 +205,16 @@ impl Hold {
         self.notify(hook);
     }
 
+    /// Revokes the hold without calling the revocation hook: for a caller that ends holds itself (a
+    /// termination signal, a test reset) and reports that on its own.
+    /// Returns whether it was still held.
+    pub fn revoke_quietly(&self, reason: &str) -> bool {
+        let mut inner = self.inner();
+        let live = inner.live.is_some();
+        self.revoke_locked(&mut inner, reason, true);
+        live
+    }
+
     fn revoke_locked(
         &self,
         inner: &mut Inner,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::error::LockError;
 use crate::payload::Payload;
 use crate::process::{self, Os};
-use crate::staleness::{self, Context, Verdict};
+use crate::staleness::{self, Context, Judge, Verdict};
 use crate::{clock, kernel_lock, sidecar};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +111,7 @@ fn judge(
         mtime_ms: st.mtime_ms,
         stale_ms,
         self_pid,
+        judge: Judge::Cleaner,
     };
     let fields = payload.fields();
     let legacy = staleness::judge_legacy(fields, &ctx, &Os);
@@ -220,7 +221,12 @@ mod tests {
             (dead_i.stale, dead_i.stale_reasons.clone()),
             (true, vec!["dead-pid"])
         );
-        assert_eq!(get("old.jsonl.lock").stale_reasons, vec!["too-old"]);
+        let old = get("old.jsonl.lock");
+        assert_eq!(
+            (old.stale, old.stale_reasons),
+            (false, vec!["too-old"]),
+            "too-old is reported, never acted on, while the holder lives"
+        );
         let crashed = get("crashed.jsonl.lock");
         assert_eq!((crashed.kind, crashed.stale), (Kind::Kernel, true));
         assert!(crashed.stale_reasons.contains(&"kernel-holder-gone"));
@@ -237,12 +243,16 @@ mod tests {
         let d = dir("remove");
         let live = d.join("live.jsonl.lock");
         let old = d.join("old.jsonl.lock");
+        let dead = d.join("dead.jsonl.lock");
         let other = crate::process::test_pids::Live::spawn();
         let alive = other.pid();
         fs::write(&live, legacy_payload(alive, 10)).unwrap();
         fs::write(&old, legacy_payload(alive, 10_000)).unwrap();
+        fs::write(&dead, legacy_payload(crate::process::test_pids::dead(), 10)).unwrap();
         assert!(!remove_if_stale(&live, 5_000, None).unwrap().removed);
-        assert!(live.exists());
+        assert!(!remove_if_stale(&old, 5_000, None).unwrap().removed);
+        assert!(live.exists() && old.exists());
+        let old = dead;
         let held = sidecar::open(&old).unwrap().file;
         assert!(kernel_lock::try_lock(&held).unwrap());
         let r = remove_if_stale(&old, 5_000, None).unwrap();

@@ -64,8 +64,10 @@ pub mod node {
         pub allow_network_filesystem: Option<bool>,
     }
 
+    /// A duration from milliseconds; `Infinity`, and any span too long for a `Duration` (`1e300`), is
+    /// forever. Never panics.
     fn duration_or_forever(ms: f64) -> Option<Duration> {
-        (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0))
+        Duration::try_from_secs_f64(ms / 1000.0).ok()
     }
 
     type RevokeListener =
@@ -139,6 +141,24 @@ pub mod node {
     pub fn release_lock(id: f64) -> bool {
         let held = holds().remove(&(id as u64));
         held.is_some_and(|h| h.is_held())
+    }
+
+    /// Ends a hold as a revocation with `reason`, without calling the revocation listener: later writes
+    /// through it fail with `SESSION_WRITE_LOCK_LOST`. Returns `false` when it was not held any more.
+    #[napi]
+    pub fn revoke_lock(id: f64, reason: String) -> bool {
+        let shared = holds().get(&(id as u64)).map(Held::share);
+        shared.is_some_and(|h| h.revoke_quietly(&reason))
+    }
+
+    /// Releases every hold of the process, whichever thread took it (before a termination signal is
+    /// raised again). Returns how many there were.
+    #[napi]
+    pub fn release_all_locks() -> u32 {
+        let all: Vec<Held> = holds().drain().map(|(_, held)| held).collect();
+        let n = all.len() as u32;
+        drop(all); // each guard releases as it drops, outside the table's mutex
+        n
     }
 
     /// Whether a lock is still held (not released, not revoked).

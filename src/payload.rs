@@ -35,6 +35,8 @@ pub struct Fields {
     pub kernel: bool,
     /// When a kernel-lock holder acquired it (`createdAt` is refreshed; this is not).
     pub acquired_at_ms: Option<i64>,
+    /// The longest hold a 2026.5+ legacy holder allows itself (an integer greater than zero).
+    pub max_hold_ms: Option<i64>,
 }
 
 impl Payload {
@@ -60,6 +62,7 @@ impl Payload {
             .get("acquiredAt")
             .and_then(|v| v.as_str())
             .and_then(parse_iso_ms);
+        let max_hold_ms = map.get("maxHoldMs").and_then(json_positive_int);
         Payload::Parsed(Fields {
             pid,
             created_at_ms,
@@ -67,6 +70,7 @@ impl Payload {
             starttime,
             kernel,
             acquired_at_ms,
+            max_hold_ms,
         })
     }
 
@@ -264,6 +268,24 @@ mod tests {
         let p = Payload::parse(br#"{"pid": 7, "createdAt": "2026-02-01T00:00:00.000Z"}"#);
         assert!(!p.is_kernel());
         assert_eq!(p.pid(), Some(7));
+        assert_eq!(p.fields().unwrap().max_hold_ms, None);
+    }
+
+    #[test]
+    fn the_max_hold_of_a_2026_5_payload_counts_only_as_a_positive_integer() {
+        let with = |v: &str| {
+            let text = format!(
+                "{{\"pid\": 7, \"createdAt\": \"2026-05-01T00:00:00.000Z\", \"maxHoldMs\": {v}}}\n"
+            );
+            Payload::parse(text.as_bytes())
+                .fields()
+                .unwrap()
+                .max_hold_ms
+        };
+        assert_eq!(with("300000"), Some(300_000));
+        for bad in ["0", "-5", "1.5", "\"300000\"", "null"] {
+            assert_eq!(with(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -1,15 +1,35 @@
-//! Deciding what to do with a sidecar whose kernel lock we just obtained, and the legacy staleness rules.
+//! Deciding what to do with a sidecar whose kernel lock we just obtained, and the rules for sidecars
+//! that a legacy JavaScript lock wrote.
 //!
 //! Holding the kernel lock proves that no holder of *this* protocol is alive. It proves nothing about a
-//! legacy JavaScript holder, which never takes a kernel lock: for those, the legacy rules apply unchanged,
-//! so that both implementations reach the same verdict on the same file.
+//! legacy holder, which never takes a kernel lock. The generations of the legacy lock (OpenClaw 2026.2
+//! to 2026.7) disagree on when such a sidecar may be taken over, so the rules here are one deliberate
+//! set (README, "Stale rules, generation by generation"): a sidecar is taken over only when its holder
+//! has stopped holding by the rules of *its own* generation, and among those rules we take the ones that
+//! still guarantee progress:
+//!
+//! - the holder is gone: `dead-pid`, `recycled-pid`, or `orphan-self-pid` (it names this very process,
+//!   which holds nothing there; acquisition only, as in every legacy cleaner);
+//! - nothing was ever written (empty or malformed, `missing-pid`/`invalid-createdAt` only) and the file
+//!   has not changed for [`UNWRITTEN_GRACE_MS`] (capped by `staleMs`): every generation writes its
+//!   payload right after creating the file;
+//! - `hold-exceeded` for longer than two of the holder's own watchdog intervals: a 2026.5+ holder that
+//!   outlives the `maxHoldMs` in its payload force-releases itself within one interval.
+//!
+//! `too-old` is reported, never acted on: a 2026.2 to 2026.4 holder may legitimately hold longer than
+//! `staleMs` (its `maxHoldMs` is not in its payload), and 2026.7 only reports it too.
 
 use crate::payload::{Fields, Payload};
 use crate::process::ProcessTable;
 
-/// How long an empty sidecar that someone else created counts as "a legacy holder still writing its
-/// payload". Legacy code writes right after its O_EXCL create, so anything older was abandoned.
-pub const EMPTY_GRACE_MS: i64 = 2_000;
+/// How long an empty or malformed sidecar that someone else created counts as "a legacy holder still
+/// writing its payload": the longest grace any generation gives (2026.7: 30 s), capped by `staleMs`
+/// as theirs is.
+pub const UNWRITTEN_GRACE_MS: i64 = 30_000;
+
+/// The legacy watchdog's interval (every generation: 60 s): how late a 2026.5+ holder may notice that it
+/// outlived its `maxHoldMs` and release.
+pub const LEGACY_WATCHDOG_MS: i64 = 60_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StaleReason {
@@ -17,13 +37,17 @@ pub enum StaleReason {
     DeadPid,
     RecycledPid,
     InvalidCreatedAt,
+    /// Older than `staleMs` while its pid is alive: reported only.
     TooOld,
+    /// Older than the `maxHoldMs` its 2026.5+ holder wrote: acted on only after the holder's watchdog
+    /// had two chances to release it.
+    HoldExceeded,
+    /// It names this process, with no start time, and this process holds nothing there.
     OrphanSelf,
-    /// Empty for longer than [`EMPTY_GRACE_MS`], and we hold its kernel lock.
-    EmptyAbandoned,
 }
 
 impl StaleReason {
+    /// The name the legacy lock reports.
     pub fn as_str(self) -> &'static str {
         match self {
             StaleReason::MissingPid => "missing-pid",
@@ -31,19 +55,45 @@ impl StaleReason {
             StaleReason::RecycledPid => "recycled-pid",
             StaleReason::InvalidCreatedAt => "invalid-createdAt",
             StaleReason::TooOld => "too-old",
-            StaleReason::OrphanSelf => "orphan-self",
-            StaleReason::EmptyAbandoned => "empty-abandoned",
+            StaleReason::HoldExceeded => "hold-exceeded",
+            StaleReason::OrphanSelf => "orphan-self-pid",
         }
+    }
+
+    /// The holder is gone, whatever the file's age.
+    fn holder_gone(self) -> bool {
+        matches!(
+            self,
+            StaleReason::DeadPid | StaleReason::RecycledPid | StaleReason::OrphanSelf
+        )
+    }
+
+    /// What an unwritten (empty, malformed or partial) payload shows.
+    fn unwritten(self) -> bool {
+        matches!(
+            self,
+            StaleReason::MissingPid | StaleReason::InvalidCreatedAt
+        )
     }
 }
 
-/// The legacy verdict on one payload.
+/// The verdict on one legacy payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LegacyJudgement {
+    /// The sidecar may be taken over (by an acquirer) or removed (by a cleaner) now.
     pub stale: bool,
+    /// Every reason found, including those only reported (`too-old`, a young `hold-exceeded`).
     pub reasons: Vec<StaleReason>,
     pub pid_alive: Option<bool>,
     pub age_ms: Option<i64>,
+}
+
+/// Who is judging: an acquirer may reclaim an orphan naming its own pid; a cleaner never does (no legacy
+/// cleaner did: the rule belongs to acquisition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judge {
+    Acquirer,
+    Cleaner,
 }
 
 /// Facts about the file and the moment, gathered by the caller.
@@ -53,10 +103,10 @@ pub struct Context {
     pub mtime_ms: i64,
     pub stale_ms: i64,
     pub self_pid: i64,
+    pub judge: Judge,
 }
 
-/// The legacy JavaScript `isStale` decision, rule for rule (DESIGN, "Legacy JavaScript protocol").
-/// `fields` is `None` for an empty or malformed file.
+/// The rules above, for one legacy payload. `fields` is `None` for an empty or malformed file.
 pub fn judge_legacy(
     fields: Option<&Fields>,
     ctx: &Context,
@@ -78,7 +128,7 @@ pub fn judge_legacy(
                     reasons.push(StaleReason::RecycledPid);
                 }
             }
-            if pid == ctx.self_pid && f.starttime.is_none() {
+            if ctx.judge == Judge::Acquirer && pid == ctx.self_pid && f.starttime.is_none() {
                 // Containers reuse pids: a lock naming us that we do not hold is an orphan.
                 reasons.push(StaleReason::OrphanSelf);
             }
@@ -90,15 +140,19 @@ pub fn judge_legacy(
         Some(age) if age > ctx.stale_ms => reasons.push(StaleReason::TooOld),
         Some(_) => {}
     }
-    let only_weak = reasons
-        .iter()
-        .all(|r| matches!(r, StaleReason::MissingPid | StaleReason::InvalidCreatedAt));
-    let stale = if reasons.is_empty() {
-        false
-    } else if only_weak {
-        ctx.now_ms - ctx.mtime_ms > ctx.stale_ms
-    } else {
+    let past_hold = match (age_ms, f.max_hold_ms) {
+        (Some(age), Some(max)) if age > max => {
+            reasons.push(StaleReason::HoldExceeded);
+            age - max
+        }
+        _ => 0,
+    };
+    let stale = if reasons.iter().any(|r| r.holder_gone()) {
         true
+    } else if reasons.iter().any(|r| r.unwritten()) {
+        ctx.now_ms - ctx.mtime_ms > ctx.stale_ms.min(UNWRITTEN_GRACE_MS)
+    } else {
+        past_hold > 2 * LEGACY_WATCHDOG_MS
     };
     LegacyJudgement {
         stale,
@@ -135,14 +189,6 @@ pub fn decide(
 ) -> Verdict {
     match payload {
         Payload::Empty if created_by_us => Verdict::Fresh,
-        Payload::Empty if ctx.now_ms - ctx.mtime_ms < EMPTY_GRACE_MS => Verdict::Busy {
-            pid: None,
-            pid_alive: None,
-        },
-        Payload::Empty => Verdict::TakeOverStale {
-            reasons: vec![StaleReason::EmptyAbandoned],
-            pid: None,
-        },
         Payload::Parsed(f) if f.kernel => Verdict::RecoverCrashed { pid: f.pid },
         other => {
             let j = judge_legacy(other.fields(), ctx, procs);
@@ -179,13 +225,18 @@ mod tests {
     const NOW: i64 = 1_000_000_000;
     const STALE: i64 = 1_800_000;
 
-    fn ctx(mtime_ms: i64) -> Context {
+    fn ctx_as(mtime_ms: i64, judge: Judge) -> Context {
         Context {
             now_ms: NOW,
             mtime_ms,
             stale_ms: STALE,
             self_pid: 1,
+            judge,
         }
+    }
+
+    fn ctx(mtime_ms: i64) -> Context {
+        ctx_as(mtime_ms, Judge::Acquirer)
     }
 
     fn procs() -> Fake {
@@ -215,7 +266,7 @@ mod tests {
     }
 
     #[test]
-    fn each_strong_reason_is_stale() {
+    fn a_gone_holder_is_stale_at_once() {
         assert_eq!(
             legacy(fields(Some(99), Some(0), None), NOW).reasons,
             [StaleReason::DeadPid]
@@ -225,21 +276,50 @@ mod tests {
             [StaleReason::RecycledPid]
         );
         assert_eq!(
-            legacy(fields(Some(50), Some(STALE + 1), None), NOW).reasons,
-            [StaleReason::TooOld]
-        );
-        assert_eq!(
             legacy(fields(Some(1), Some(0), None), NOW).reasons,
             [StaleReason::OrphanSelf]
         );
         for f in [
             fields(Some(99), Some(0), None),
             fields(Some(50), Some(0), Some(499)),
-            fields(Some(50), Some(STALE + 1), None),
             fields(Some(1), Some(0), None),
         ] {
             assert!(legacy(f, NOW).stale);
         }
+    }
+
+    #[test]
+    fn too_old_is_reported_but_a_live_holder_keeps_its_lock() {
+        let j = legacy(
+            fields(Some(50), Some(STALE * 10), Some(500)),
+            NOW - STALE * 10,
+        );
+        assert_eq!((j.stale, j.reasons), (false, vec![StaleReason::TooOld]));
+        // Dead and old: the dead pid decides.
+        assert!(legacy(fields(Some(99), Some(STALE * 10), None), NOW).stale);
+    }
+
+    #[test]
+    fn hold_exceeded_waits_for_two_watchdog_intervals_of_the_holder() {
+        let with_max = |age: i64| Fields {
+            max_hold_ms: Some(1_000),
+            ..fields(Some(50), Some(age), Some(500))
+        };
+        assert_eq!(legacy(with_max(900), NOW).reasons, []);
+        let young = legacy(with_max(1_001), NOW);
+        assert_eq!(
+            (young.stale, young.reasons),
+            (false, vec![StaleReason::HoldExceeded])
+        );
+        assert!(!legacy(with_max(1_000 + 2 * LEGACY_WATCHDOG_MS), NOW).stale);
+        assert!(legacy(with_max(1_001 + 2 * LEGACY_WATCHDOG_MS), NOW).stale);
+    }
+
+    #[test]
+    fn the_cleaner_never_applies_the_orphan_self_rule() {
+        let f = fields(Some(1), Some(0), None);
+        let j = judge_legacy(Some(&f), &ctx_as(NOW, Judge::Cleaner), &procs());
+        assert_eq!((j.stale, j.reasons), (false, vec![]));
     }
 
     #[test]
@@ -253,17 +333,24 @@ mod tests {
     }
 
     #[test]
-    fn weak_reasons_fall_back_to_mtime() {
+    fn unwritten_payloads_wait_for_the_grace_then_are_stale() {
         let fresh = judge_legacy(None, &ctx(NOW - 10), &procs());
         assert_eq!(
             fresh.reasons,
             [StaleReason::MissingPid, StaleReason::InvalidCreatedAt]
         );
         assert!(!fresh.stale);
-        assert!(judge_legacy(None, &ctx(NOW - STALE - 1), &procs()).stale);
+        assert!(!judge_legacy(None, &ctx(NOW - UNWRITTEN_GRACE_MS), &procs()).stale);
+        assert!(judge_legacy(None, &ctx(NOW - UNWRITTEN_GRACE_MS - 1), &procs()).stale);
         let no_date = fields(Some(50), None, None);
         assert!(!legacy(no_date.clone(), NOW).stale);
-        assert!(legacy(no_date, NOW - STALE - 1).stale);
+        assert!(legacy(no_date, NOW - UNWRITTEN_GRACE_MS - 1).stale);
+        // A shorter staleMs caps the grace, as in the legacy rule.
+        let short = Context {
+            stale_ms: 500,
+            ..ctx(NOW - 501)
+        };
+        assert!(judge_legacy(None, &short, &procs()).stale);
     }
 
     #[test]
@@ -278,9 +365,13 @@ mod tests {
                 pid_alive: None
             }
         );
-        let old = ctx(NOW - EMPTY_GRACE_MS - 1);
+        let old = ctx(NOW - UNWRITTEN_GRACE_MS - 1);
         assert!(matches!(
             decide(&Payload::Empty, false, &old, &p),
+            Verdict::TakeOverStale { .. }
+        ));
+        assert!(matches!(
+            decide(&Payload::Malformed, false, &old, &p),
             Verdict::TakeOverStale { .. }
         ));
         let mut k = fields(Some(50), Some(0), Some(500));
