@@ -39,8 +39,8 @@ export class Child {
   private waiters: Array<() => void> = []
   stderr = ''
 
-  constructor(script: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-    this.proc = spawn(process.execPath, [path.join(FIXTURES, script), ...args], {
+  constructor(script: string, args: string[], env: NodeJS.ProcessEnv = {}, node: string = process.execPath) {
+    this.proc = spawn(node, [path.join(FIXTURES, script), ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
     })
@@ -107,6 +107,32 @@ export function lockChild(t: { after: (fn: () => void) => void }, args: string[]
 }
 
 type T = { after: (fn: () => void) => void }
+
+/** What generationChild needs of a prepared OpenClaw generation (scripts/openclaw-generations.js). */
+export interface GenerationRef {
+  entry: string
+  node: string
+}
+
+/**
+ * Spawns generation-child.mjs for a published OpenClaw generation (with that generation's Node) or for
+ * `'ours'` (with this Node); kills it when the test ends if it is still running. `args` are MODE FILE ...;
+ * `looksLike: 'plain'` gives the child a command line that does not look like OpenClaw's.
+ */
+export function generationChild(
+  t: T,
+  gen: GenerationRef | 'ours',
+  args: string[],
+  opts: { looksLike?: 'openclaw' | 'plain'; env?: NodeJS.ProcessEnv } = {},
+) {
+  const entry = gen === 'ours' ? 'ours' : gen.entry
+  const node = gen === 'ours' ? process.execPath : gen.node
+  const child = new Child('generation-child.mjs', [entry, opts.looksLike ?? 'openclaw', ...args], opts.env, node)
+  t.after(() => {
+    if (child.proc.exitCode === null && child.proc.signalCode === null) child.kill()
+  })
+  return child
+}
 
 /**
  * Runs `contend` children (`impls[i]` is 'native' or 'legacy') against one session and checks the
