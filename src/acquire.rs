@@ -198,15 +198,13 @@ pub async fn wait(req: Request, cancel: Cancel) -> Result<Held, LockError> {
                     return Err(interrupted(why));
                 }
                 if sidecar::names(&target.lock_path, id).unwrap_or(false) {
-                    stats::bump(&COUNTERS.acquisitions);
-                    WAIT_TIMES.record(started.elapsed());
                     let claimed = Claimed {
                         file,
                         id,
                         acquired_at_ms,
                         turn,
                     };
-                    return Ok(hold_for(&target, &settings, claimed));
+                    return Ok(granted(&target, &settings, claimed, started));
                 }
                 // A legacy waiter deleted it: it holds the session now. Start over.
                 stats::bump(&COUNTERS.legacy_races);
@@ -296,6 +294,15 @@ fn claim(
         let (file, created) = match locked.take() {
             Some(pair) => pair,
             None => {
+                if let Some((file, st, acquired_at_ms)) = publish_fresh(path) {
+                    let claimed = Claimed {
+                        file,
+                        id: st.id,
+                        acquired_at_ms,
+                        turn,
+                    };
+                    return Ok(Step::Claimed(granted(target, settings, claimed, started)));
+                }
                 let opened = sidecar::open(path)?;
                 let got = kernel_lock::try_lock(&opened.file)
                     .map_err(|e| LockError::io("flock", path, e));
@@ -342,16 +349,34 @@ fn claim(
             };
             return Ok(Step::Blocked(turn, settling));
         }
-        stats::bump(&COUNTERS.acquisitions);
-        WAIT_TIMES.record(started.elapsed());
         let claimed = Claimed {
             file,
             id: st.id,
             acquired_at_ms,
             turn,
         };
-        return Ok(Step::Claimed(hold_for(target, settings, claimed)));
+        return Ok(Step::Claimed(granted(target, settings, claimed, started)));
     }
+}
+
+/// Step 1 where the OS allows it (Linux): the sidecar appears with our payload already in it and its
+/// kernel lock already taken, so no legacy waiter ever sees it empty (2026.2 deletes an empty sidecar
+/// on sight). `None` when the name is taken or the file system cannot: then the usual `O_EXCL` path.
+fn publish_fresh(path: &Path) -> Option<(File, sidecar::Stat, i64)> {
+    let acquired_at_ms = clock::now_ms();
+    let prepared = sidecar::unpublished(path, hold::our_payload(acquired_at_ms).as_bytes())?;
+    if !kernel_lock::try_lock(&prepared.file).unwrap_or(false) {
+        return None;
+    }
+    let (file, st) = sidecar::publish(prepared, path)?;
+    Some((file, st, acquired_at_ms))
+}
+
+/// Counts a grant and makes its hold.
+fn granted(target: &LockTarget, s: &Settings, claimed: Claimed, started: Instant) -> Held {
+    stats::bump(&COUNTERS.acquisitions);
+    WAIT_TIMES.record(started.elapsed());
+    hold_for(target, s, claimed)
 }
 
 fn hold_for(target: &LockTarget, s: &Settings, claimed: Claimed) -> Held {

@@ -121,9 +121,13 @@ impl Held {
 /// Writes our payload (pid, createdAt, starttime, the kernel marker, acquiredAt) into a sidecar we hold,
 /// whose current length is `old_len`.
 pub fn write_our_payload(file: &File, old_len: u64, acquired_at_ms: i64) -> std::io::Result<()> {
+    sidecar::write_payload(file, our_payload(acquired_at_ms).as_bytes(), old_len)
+}
+
+/// Our payload as of now, for a hold acquired at `acquired_at_ms`.
+pub fn our_payload(acquired_at_ms: i64) -> String {
     let (pid, starttime) = process::self_identity();
-    let text = payload::render(pid, clock::now_ms(), acquired_at_ms, starttime);
-    sidecar::write_payload(file, text.as_bytes(), old_len)
+    payload::render(pid, clock::now_ms(), acquired_at_ms, starttime)
 }
 
 impl Hold {

@@ -173,6 +173,30 @@ pub fn open(lock_path: &Path) -> Result<Opened, LockError> {
     }
 }
 
+/// A sidecar with `payload` already in it, not yet named: the first half of [`publish`].
+pub struct Unpublished {
+    pub file: File,
+    pub stat: Stat,
+}
+
+/// Prepares a sidecar that will appear at `lock_path` with its payload already in place (Linux
+/// `O_TMPFILE`). `None` where that is not possible; the caller then [`open`]s the usual way. The caller
+/// takes its kernel lock, then [`publish`]es it.
+pub fn unpublished(lock_path: &Path, payload: &[u8]) -> Option<Unpublished> {
+    let file = os_file::unnamed_in(lock_path.parent()?)?;
+    os_file::write_all_at(&file, payload, 0).ok()?;
+    let stat = stat(&file).ok()?;
+    Some(Unpublished { file, stat })
+}
+
+/// Names a prepared sidecar `lock_path`, unless something is there already: an exclusive create that
+/// nobody ever sees empty (2026.2 deletes an empty sidecar on sight, and 2026.4+ wait for it). Returns
+/// the file when it is now the sidecar, `None` when the name was taken or linking failed.
+pub fn publish(prepared: Unpublished, lock_path: &Path) -> Option<(File, Stat)> {
+    os_file::link_unnamed(&prepared.file, lock_path).ok()?;
+    Some((prepared.file, prepared.stat))
+}
+
 /// Opens an existing sidecar without creating it, never following a symlink, and refuses anything but
 /// a regular file with one link.
 pub fn open_existing(lock_path: &Path, writable: bool) -> Result<File, LockError> {

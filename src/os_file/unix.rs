@@ -83,6 +83,57 @@ pub fn delete_if_named(path: &Path, id: FileId) -> io::Result<bool> {
     }
 }
 
+/// A file in `dir` that has no name yet (Linux `O_TMPFILE`), read-write, mode 0600; `None` where the
+/// kernel or the file system has no such files (or `dir` cannot take one: the caller's usual path then
+/// reports why).
+#[cfg(target_os = "linux")]
+pub fn unnamed_in(dir: &Path) -> Option<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_TMPFILE)
+        .open(dir)
+        .ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn unnamed_in(_dir: &Path) -> Option<File> {
+    None
+}
+
+/// Gives a file from [`unnamed_in`] the name `path`, failing with `AlreadyExists` when the name is
+/// taken: an exclusive create whose content is in place before anyone can open it. Through
+/// `/proc/self/fd`, as open(2) documents for `O_TMPFILE` files (no privilege needed).
+#[cfg(target_os = "linux")]
+pub fn link_unnamed(file: &File, path: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let from = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+    let to = CString::new(path.as_os_str().as_bytes())?;
+    // SAFETY: two NUL-terminated paths that outlive the call; no other memory is passed.
+    let r = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn link_unnamed(_file: &File, _path: &Path) -> io::Result<()> {
+    Err(ErrorKind::Unsupported.into())
+}
+
 /// `fsync` of the file; `F_FULLFSYNC` on macOS, where plain `fsync` leaves data in the drive's cache.
 pub fn full_sync(file: &File) -> io::Result<()> {
     #[cfg(target_os = "macos")]

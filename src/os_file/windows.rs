@@ -255,3 +255,14 @@ pub fn errno_name(err: &io::Error) -> &'static str {
         _ => "UNKNOWN",
     }
 }
+
+/// Windows has no unnamed files: the sidecar is created the usual way (`O_EXCL`, then the payload).
+pub fn unnamed_in(_dir: &Path) -> Option<File> {
+    None
+}
+
+/// See the Unix version; never reached on Windows, where [`unnamed_in`] gives nothing.
+pub fn link_unnamed(_file: &File, _path: &Path) -> io::Result<()> {
+    Err(ErrorKind::Unsupported.into())
+}
+
