@@ -169,6 +169,18 @@ test('cleanStaleLockFiles reports the legacy fields and removes only stale sidec
   assert.deepEqual(await cleanStaleLockFiles({ sessionsDir: `${dir}/missing` }), { locks: [], cleaned: [] })
 })
 
+test('cleanStaleLockFiles keeps a sidecar naming its own process (orphan-self-pid is for acquirers only)', async (t) => {
+  const { dir, file, lockPath } = tempSession(t)
+  plant(lockPath, { pid: process.pid, createdAt: iso(1000) }) // no start time: maybe a pid reused by a container
+  const { locks, cleaned } = await cleanStaleLockFiles({ sessionsDir: dir })
+  assert.deepEqual([cleaned.length, locks[0].stale, locks[0].removable, locks[0].staleReasons], [0, false, false, []])
+  assert.ok(fs.existsSync(lockPath), 'every legacy cleaner keeps it')
+  // The acquirer of the same process knows it holds nothing there: it takes the orphan over.
+  const lock = await acquireSessionWriteLock({ sessionFile: file, timeoutMs: 3000 })
+  assert.equal(JSON.parse(fs.readFileSync(lockPath, 'utf8')).kernelLock, true)
+  await lock.release()
+})
+
 test('inspectSessionLocks tells kernel, legacy and unknown apart, and sees a live hold without disturbing it', async (t) => {
   const { dir, file, lockPath } = tempSession(t)
   const holder = lockChild(t, ['hold', file])

@@ -1,11 +1,16 @@
-// Interop with the legacy JavaScript lock (fixtures/legacy-lock.js), in separate processes, both ways.
+// Interop with the legacy JavaScript lock, in separate processes, both ways, and the stale rules on
+// planted sidecars. The legacy processes here run fixtures/legacy-lock.js, a re-implementation of the
+// 2026.2 to 2026.4 algorithm: it runs wherever this package does (Node 20, Windows under Wine), where the
+// published code cannot, and it plants payloads that no live OpenClaw would write. The published
+// generations themselves are in generations.spec.ts.
 
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
+import path from 'node:path'
 import { test } from 'node:test'
 
-import { withSessionWriteLock, sessionLockStats } from '../index.js'
-import { contend, deadPid, lockChild, sleep, tempSession } from './helpers'
+import { inspectSessionLocks, withSessionWriteLock, sessionLockStats } from '../index.js'
+import { contend, deadPid, livePid, lockChild, sleep, tempSession } from './helpers'
 
 const LEGACY = { LOCK_IMPL: 'legacy' }
 type Role = 'native' | 'legacy'
@@ -148,3 +153,29 @@ test('our payload is refreshed while held, so a legacy waiter never judges a liv
     assert.ok(Date.parse(later) > Date.parse(first), `createdAt was not refreshed: ${first} -> ${later}`)
   })
 })
+
+test('a 2026.5+ holder past its maxHoldMs is waited for until its own watchdog had two chances, then taken over', async (t) => {
+  const { file, lockPath } = tempSession(t)
+  const live = livePid(t)
+  // Past maxHoldMs by 5 s: its watchdog (every 60 s) may not have run yet; it is alive.
+  plant(lockPath, { pid: live, createdAt: iso(6_000), maxHoldMs: 1000 })
+  const busy = await withSessionWriteLock(file, { acquireTimeoutMs: 300 }, () => {}).catch((e) => e)
+  assert.equal(busy.code, 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT')
+  const [report] = inspectSessionLocks(path.dirname(lockPath))
+  assert.deepEqual([report.stale, report.staleReasons], [false, ['hold-exceeded']])
+  // Past it by more than two watchdog intervals: by its own rules it has released; it is frozen or gone.
+  plant(lockPath, { pid: live, createdAt: iso(1000 + 121_000), maxHoldMs: 1000 })
+  const before = sessionLockStats().legacyTakeovers
+  await withSessionWriteLock(file, { acquireTimeoutMs: 1000 }, () => {})
+  assert.equal(sessionLockStats().legacyTakeovers, before + 1)
+})
+
+test('a malformed sidecar is kept for 30 s unchanged, then taken over', async (t) => {
+  const { file, lockPath } = tempSession(t)
+  plant(lockPath, '{"pid": 12', 29_000) // a payload cut short
+  const busy = await withSessionWriteLock(file, { acquireTimeoutMs: 300 }, () => {}).catch((e) => e)
+  assert.equal(busy.code, 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT')
+  plant(lockPath, '{"pid": 12', 31_000)
+  await withSessionWriteLock(file, { acquireTimeoutMs: 1000 }, () => {})
+})
+

@@ -35,13 +35,27 @@ function markLost(lock, reason) {
   return error
 }
 
-native.setRevokeListener((id, reason) => {
-  const lock = live.get(id)
-  if (!lock) return
+/** Reports a revocation once: the lock's `onRevoked`, else a process warning. */
+function notifyRevoked(lock, reason) {
   const error = markLost(lock, reason)
   if (lock.onRevoked) lock.onRevoked(error)
   else process.emitWarning(error.message, { code: 'SESSION_WRITE_LOCK_REVOKED' })
+}
+
+native.setRevokeListener((id, reason) => {
+  const lock = live.get(id)
+  if (lock) notifyRevoked(lock, reason)
 })
+
+/**
+ * A call through the lock found it lost (the revocation listener may not have run yet): the signal
+ * aborts and the notice goes out now, before the caller sees the error. The listener then finds nothing.
+ */
+function failed(lock, err) {
+  const error = fromNative(err, undefined, lock.lockPath)
+  if (error?.code === 'SESSION_WRITE_LOCK_LOST' && live.get(lock[kId]) === lock) notifyRevoked(lock, error.reason)
+  return error
+}
 
 /**
  * Ends every hold of this thread as lost (`reason`): their sidecars go, later writes through them and
@@ -95,7 +109,7 @@ class SessionWriteLock {
     try {
       native.assertLockHeld(this[kId])
     } catch (err) {
-      throw fromNative(err, undefined, this.lockPath)
+      throw failed(this, err)
     }
   }
 
@@ -115,7 +129,7 @@ class SessionWriteLock {
     try {
       written = native.appendLocked(this[kId], data, this.durability)
     } catch (err) {
-      throw fromNative(err, undefined, this.lockPath)
+      throw failed(this, err)
     }
     if (written.repair) {
       process.emitWarning(
@@ -138,7 +152,7 @@ class SessionWriteLock {
     try {
       return { entries: count, bytes: native.rewriteLocked(this[kId], data, this.durability) }
     } catch (err) {
-      throw fromNative(err, undefined, this.lockPath)
+      throw failed(this, err)
     }
   }
 
