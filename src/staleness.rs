@@ -14,7 +14,8 @@
 //!   has not changed for [`UNWRITTEN_GRACE_MS`] (capped by `staleMs`): every generation writes its
 //!   payload right after creating the file;
 //! - `hold-exceeded` for longer than two of the holder's own watchdog intervals: a 2026.5+ holder that
-//!   outlives the `maxHoldMs` in its payload force-releases itself within one interval.
+//!   outlives the `maxHoldMs` in its payload force-releases itself within one interval (acquisition
+//!   only, as in 2026.5: no legacy cleaner applied it).
 //!
 //! `too-old` is reported, never acted on: a 2026.2 to 2026.4 holder may legitimately hold longer than
 //! `staleMs` (its `maxHoldMs` is not in its payload), and 2026.7 only reports it too.
@@ -88,8 +89,8 @@ pub struct LegacyJudgement {
     pub age_ms: Option<i64>,
 }
 
-/// Who is judging: an acquirer may reclaim an orphan naming its own pid; a cleaner never does (no legacy
-/// cleaner did: the rule belongs to acquisition).
+/// Who is judging: an acquirer may reclaim an orphan naming its own pid, or a hold past its `maxHoldMs`;
+/// a cleaner never does (no legacy cleaner did: those rules belong to acquisition).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Judge {
     Acquirer,
@@ -152,7 +153,8 @@ pub fn judge_legacy(
     } else if reasons.iter().any(|r| r.unwritten()) {
         ctx.now_ms - ctx.mtime_ms > ctx.stale_ms.min(UNWRITTEN_GRACE_MS)
     } else {
-        past_hold > 2 * LEGACY_WATCHDOG_MS
+        // As `orphan-self-pid`, an acquirer's rule: no legacy cleaner applied it.
+        ctx.judge == Judge::Acquirer && past_hold > 2 * LEGACY_WATCHDOG_MS
     };
     LegacyJudgement {
         stale,
@@ -316,10 +318,16 @@ mod tests {
     }
 
     #[test]
-    fn the_cleaner_never_applies_the_orphan_self_rule() {
+    fn the_cleaner_never_applies_the_acquirers_rules() {
         let f = fields(Some(1), Some(0), None);
         let j = judge_legacy(Some(&f), &ctx_as(NOW, Judge::Cleaner), &procs());
         assert_eq!((j.stale, j.reasons), (false, vec![]));
+        let held_too_long = Fields {
+            max_hold_ms: Some(1_000),
+            ..fields(Some(50), Some(10 * LEGACY_WATCHDOG_MS), Some(500))
+        };
+        let j = judge_legacy(Some(&held_too_long), &ctx_as(NOW, Judge::Cleaner), &procs());
+        assert_eq!((j.stale, j.reasons), (false, vec![StaleReason::HoldExceeded]));
     }
 
     #[test]
