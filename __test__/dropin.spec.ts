@@ -7,7 +7,7 @@ import fs from 'node:fs'
 import { test } from 'node:test'
 
 import * as api from '../index.js'
-import { Child, lockChild, sleep, tempSession } from './helpers'
+import { Child, generationChild, lockChild, sleep, tempSession } from './helpers'
 
 const {
   acquireSessionWriteLock,
@@ -139,6 +139,20 @@ test('resetSessionWriteLockStateForTest and drainSessionWriteLockStateForTest en
     await callback
     await first.release() // a no-op now
   }
+})
+
+test('an environment value a 2026.5+ resolver skips does not fail a call that passes the limit itself', async (t) => {
+  const { file } = tempSession(t)
+  const env = { OPENCLAW_SESSION_WRITE_LOCK_STALE_MS: '30m' } // 2026.5+ resolvers fall back to the default
+  const explicit = generationChild(t, 'ours', ['acquire', file, '1000', '1800000'], { env })
+  await explicit.exited
+  assert.ok(explicit.events.some((e) => e.event === 'acquired'), explicit.stderr)
+  // A caller that leaves staleMs to the configuration is told what is wrong with it.
+  const implicit = generationChild(t, 'ours', ['acquire', file, '1000'], { env })
+  await implicit.exited
+  const err = implicit.events.find((e) => e.event === 'error')
+  assert.equal(err?.code, 'SESSION_WRITE_LOCK_CONFIG')
+  assert.match(String(err?.message), /OPENCLAW_SESSION_WRITE_LOCK_STALE_MS/)
 })
 
 function signalChild(t: Parameters<typeof tempSession>[0], file: string, how: 'with' | 'dropin', listen: 'none' | 'app') {

@@ -413,8 +413,16 @@ pub fn resolve(call: &Layer, explicit_path: Option<&Path>) -> Result<Resolved, C
         Some(p) => cached_file_layer(p)?,
         None => ([None; 5], Vec::new()),
     };
-    let env = env_layer(get)?;
     let configured = *configured().lock().unwrap_or_else(|p| p.into_inner());
+    // A variable whose key a stronger layer sets is not read, so not judged either: a 2026.5+ gateway
+    // passes every limit explicitly (its resolvers skip values they cannot read), and a value there that
+    // this layer would refuse must not fail its calls.
+    let overridden = |name: &str| {
+        ENV.iter()
+            .position(|n| *n == name)
+            .is_some_and(|i| call[i].is_some() || configured[i].is_some())
+    };
+    let env = env_layer(|name| get(name).filter(|_| !overridden(name)))?;
     let defaults = defaults();
     let values = std::array::from_fn(|i| {
         if let Some(v) = call[i] {

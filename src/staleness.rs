@@ -327,7 +327,10 @@ mod tests {
             ..fields(Some(50), Some(10 * LEGACY_WATCHDOG_MS), Some(500))
         };
         let j = judge_legacy(Some(&held_too_long), &ctx_as(NOW, Judge::Cleaner), &procs());
-        assert_eq!((j.stale, j.reasons), (false, vec![StaleReason::HoldExceeded]));
+        assert_eq!(
+            (j.stale, j.reasons),
+            (false, vec![StaleReason::HoldExceeded])
+        );
     }
 
     #[test]

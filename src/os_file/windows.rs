@@ -265,4 +265,3 @@ pub fn unnamed_in(_dir: &Path) -> Option<File> {
 pub fn link_unnamed(_file: &File, _path: &Path) -> io::Result<()> {
     Err(ErrorKind::Unsupported.into())
 }
-
