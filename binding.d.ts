@@ -62,6 +62,12 @@ export interface ConfigEntry {
  */
 export declare function configureLock(entries: Array<ConfigEntry>): void
 
+/** A configuration problem worth one warning (`process.emitWarning` with this `code`). */
+export interface ConfigWarning {
+  code: string
+  message: string
+}
+
 /** Inspects one sidecar without disturbing its holder. */
 export declare function inspectLockFile(lockPath: string, staleMsWindow: number, nowMs?: number | undefined | null): LockInspection
 
@@ -123,7 +129,7 @@ export interface LockSettings {
   noticeAfterMs: number
   durability: string
   /** Set only when there are new warnings about the file. */
-  warnings?: Array<string>
+  warnings?: Array<ConfigWarning>
 }
 
 /** Limits of one acquisition, already validated and resolved by `index.js`. */
@@ -204,8 +210,9 @@ export declare function revokeLock(id: number, reason: string): boolean
 export declare function rewriteLocked(id: number, data: Uint8Array, durability: string): number
 
 /**
- * Registers the function called with `(lockId, reason)` when a hold of this environment is revoked.
- * The listener never keeps the process alive.
+ * Registers the function called with `(lockId, reason)` when a hold of this environment is revoked,
+ * and ties this environment's holds and waits to its life: when it is torn down, its holds are
+ * released and its waits given up, at once. The listener never keeps the process alive.
  */
 export declare function setRevokeListener(listener: (lockId: number, reason: string) => void): void
 

@@ -10,7 +10,7 @@ const native = require('./binding')
 const errors = require('./lib/errors')
 const { checkSessionFile, checkFunction, lockOptions } = require('./lib/options')
 const config = require('./lib/config')
-const { SessionWriteLock, kAppendEncoded, kEnter, revokeAllHere, isLost, isReleased } = require('./lib/lock')
+const { MAX_TIMER_MS, SessionWriteLock, kAppendEncoded, kEnter, revokeAllHere, isLost, isReleased } = require('./lib/lock')
 const { encodeEntries, SessionTranscriptCorruptError } = require('./lib/entries')
 const compat = require('./lib/compat')
 const sessions = require('./lib/sessions')
@@ -145,7 +145,7 @@ async function waitForTicket(ticket, sessionFile, o) {
   const started = performance.now()
   const onAbort = () => native.cancelLock(ticket)
   signal?.addEventListener('abort', onAbort, { once: true })
-  const notice = Number.isFinite(o.noticeAfterMs)
+  const notice = o.noticeAfterMs <= MAX_TIMER_MS
     ? setTimeout(() => noticeWait(sessionFile, o, started), o.noticeAfterMs)
     : undefined
   try {

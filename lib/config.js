@@ -26,10 +26,10 @@ function resolveNative(fn, call = {}, configPath) {
   } catch (err) {
     throw fromNative(err)
   }
-  for (const w of (r.values ?? r).warnings ?? []) {
-    if (warned.has(w)) continue
-    warned.add(w)
-    process.emitWarning(w, { code: 'SESSION_WRITE_LOCK_CONFIG_UNKNOWN_KEY' })
+  for (const { code, message } of (r.values ?? r).warnings ?? []) {
+    if (warned.has(message)) continue
+    warned.add(message)
+    process.emitWarning(message, { code })
   }
   return r
 }

@@ -19,6 +19,17 @@ const kHolders = Symbol('holders')
 const kReleased = Symbol('released')
 const kRevoke = Symbol('revoke')
 
+/** The longest delay a Node timer takes (longer ones fire at once, with a TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/**
+ * A timer that keeps the event loop alive for `ms` (until the watchdog could fire); one that repeats,
+ * for as long as the hold lasts, when that is longer than a timer can wait (`Infinity`, `1e300`).
+ */
+function keepAlive(ms) {
+  return ms <= MAX_TIMER_MS ? setTimeout(() => {}, ms) : setInterval(() => {}, MAX_TIMER_MS)
+}
+
 /** Locks of this thread that are held right now, by native id, for revocation events. */
 const live = new Map()
 
@@ -29,7 +40,7 @@ function markLost(lock, reason) {
     lockPath: lock.lockPath,
     reason,
   })
-  clearTimeout(lock[kKeepAlive])
+  clearInterval(lock[kKeepAlive])
   lock[kController] ??= new AbortController()
   lock[kController].abort(error)
   return error
@@ -82,7 +93,7 @@ class SessionWriteLock {
    */
   constructor(id, sessionFile, { onRevoked, durability = 'none', keepAliveMs } = {}) {
     this[kId] = id
-    this[kKeepAlive] = Number.isFinite(keepAliveMs) ? setTimeout(() => {}, keepAliveMs + 1000) : undefined
+    this[kKeepAlive] = keepAliveMs === undefined ? undefined : keepAlive(keepAliveMs + 1000)
     this[kController] = undefined // created on first use of `signal`: most holds never look at it
     this[kHolders] = 0
     this[kReleased] = false
@@ -179,7 +190,7 @@ class SessionWriteLock {
 
   /** Releases the lock (the Rust guard unlinks the sidecar, then closes it), whoever still holds it. Idempotent. */
   [kRelease]() {
-    clearTimeout(this[kKeepAlive])
+    clearInterval(this[kKeepAlive])
     live.delete(this[kId])
     this[kReleased] = true
     return native.releaseLock(this[kId])
@@ -196,4 +207,4 @@ function isReleased(lock) {
   return lock[kReleased]
 }
 
-module.exports = { SessionWriteLock, kRelease, kAppendEncoded, kEnter, revokeAllHere, isLost, isReleased }
+module.exports = { MAX_TIMER_MS, SessionWriteLock, kRelease, kAppendEncoded, kEnter, revokeAllHere, isLost, isReleased }

@@ -95,6 +95,21 @@ impl fmt::Display for ConfigError {
     }
 }
 
+/// Something about the configuration that is worth one warning, not an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// `SESSION_WRITE_LOCK_CONFIG_UNKNOWN_KEY` or `SESSION_WRITE_LOCK_CONFIG_UNREADABLE`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// The most of `openclaw.json` ever read: anything larger is refused, not slurped (`/dev/zero`).
+pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Deeper nesting than this is refused before parsing: the JSON5 parser recurses once per level, and a
+/// file 30 000 levels deep would overflow the stack.
+pub const MAX_CONFIG_DEPTH: usize = 256;
+
 /// A raw value as some source gave it, before validation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Raw {
@@ -218,14 +233,66 @@ fn parse_env_number(s: &str) -> Option<f64> {
         && s.chars()
             .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
         && s.chars().any(|c| c.is_ascii_digit());
-    valid.then(|| s.parse().ok()).flatten()
+    // Only the word `Infinity` means "never": `1e400` overflows to it, and is refused instead.
+    valid
+        .then(|| s.parse().ok())
+        .flatten()
+        .filter(|n: &f64| n.is_finite())
 }
 
 /// One layer of settings; `None` where the layer is silent.
 pub type Layer = [Option<Setting>; 5];
 
+/// Whether `text` nests `{`/`[` deeper than `max`, outside strings and comments (JSON5's: `"…"`, `'…'`,
+/// `// …`, `/* … */`). Linear, with no recursion.
+fn nests_deeper_than(text: &str, max: usize) -> bool {
+    let b = text.as_bytes();
+    let (mut depth, mut i) = (0usize, 0);
+    while i < b.len() {
+        match b[i] {
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            q @ (b'"' | b'\'') => {
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
 /// The settings of `session.writeLock` in a parsed file, and warnings about unknown keys.
-pub fn file_layer(text: &str, path: &Path) -> Result<(Layer, Vec<String>), ConfigError> {
+pub fn file_layer(text: &str, path: &Path) -> Result<(Layer, Vec<Warning>), ConfigError> {
+    if nests_deeper_than(text, MAX_CONFIG_DEPTH) {
+        return Err(ConfigError {
+            message: format!(
+                "invalid JSON5 in {}: nested more than {MAX_CONFIG_DEPTH} levels deep",
+                path.display()
+            ),
+            fields: json!({ "source": format!("file:{}", path.display()), "path": path }),
+        });
+    }
     let doc: Raw = json5::from_str(text).map_err(|e| {
         let pos = e.position().map(|p| (p.line + 1, p.column + 1));
         let what = e.code().map_or_else(|| e.to_string(), |c| c.to_string());
@@ -247,11 +314,14 @@ pub fn file_layer(text: &str, path: &Path) -> Result<(Layer, Vec<String>), Confi
     for (key, raw) in entries {
         match KEYS.iter().position(|k| k == key) {
             Some(i) => layer[i] = Some(validate(i, raw, &source)?),
-            None => warnings.push(format!(
-                "unknown key session.writeLock.{key} in {} (known: {})",
-                path.display(),
-                KEYS.join(", ")
-            )),
+            None => warnings.push(Warning {
+                code: "SESSION_WRITE_LOCK_CONFIG_UNKNOWN_KEY",
+                message: format!(
+                    "unknown key session.writeLock.{key} in {} (known: {})",
+                    path.display(),
+                    KEYS.join(", ")
+                ),
+            }),
         }
     }
     Ok((layer, warnings))
@@ -303,17 +373,33 @@ struct Cached {
     path: PathBuf,
     stamp: Option<Stamp>,
     parsed: Result<Layer, ConfigError>,
-    warnings: Vec<String>,
+    warnings: Vec<Warning>,
 }
 
 /// The file layer, re-read only when the file changed. New warnings are returned once per change.
-fn cached_file_layer(path: &Path) -> Result<(Layer, Vec<String>), ConfigError> {
+/// `named` says whether the caller named the file (`configPath`, `OPENCLAW_CONFIG_PATH`): then a file
+/// that cannot even be looked up is an error; a default location that cannot be looked up (a HOME this
+/// user may not enter) counts as no file, with a warning.
+fn cached_file_layer(path: &Path, named: bool) -> Result<(Layer, Vec<Warning>), ConfigError> {
     static CACHE: OnceLock<Mutex<Option<Cached>>> = OnceLock::new();
     let stamp = match fs::metadata(path) {
         // Reading a directory is EISDIR on Unix but EPERM on Windows: say EISDIR everywhere.
         Ok(m) if m.is_dir() => return Err(unreadable(path, &crate::os_file::is_a_directory())),
+        // A FIFO would block the event loop forever, a device would be read until memory runs out.
+        Ok(m) if !m.is_file() => return Err(not_regular(path)),
         Ok(m) => Some(crate::os_file::change_stamp(&m)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) if !named => {
+            let warning = Warning {
+                code: "SESSION_WRITE_LOCK_CONFIG_UNREADABLE",
+                message: format!(
+                    "cannot look up {} ({}); using the defaults as if it did not exist",
+                    path.display(),
+                    crate::os_file::errno_name(&e)
+                ),
+            };
+            return Ok(([None; 5], vec![warning]));
+        }
         Err(e) => return Err(unreadable(path, &e)),
     };
     let mut cache = CACHE
@@ -331,7 +417,7 @@ fn cached_file_layer(path: &Path) -> Result<(Layer, Vec<String>), ConfigError> {
     }
     let loaded = match stamp {
         None => Ok(([None; 5], Vec::new())), // no file: defaults, silently
-        Some(_) => match fs::read(path) {
+        Some(_) => match read_bounded(path) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => file_layer(&text, path),
                 Err(_) => Err(ConfigError {
@@ -339,7 +425,7 @@ fn cached_file_layer(path: &Path) -> Result<(Layer, Vec<String>), ConfigError> {
                     fields: json!({ "source": format!("file:{}", path.display()), "path": path }),
                 }),
             },
-            Err(e) => Err(unreadable(path, &e)),
+            Err(e) => Err(e),
         },
     };
     let (parsed, warnings) = match loaded {
@@ -353,6 +439,45 @@ fn cached_file_layer(path: &Path) -> Result<(Layer, Vec<String>), ConfigError> {
         warnings: Vec::new(),
     });
     parsed.map(|layer| (layer, warnings))
+}
+
+/// Reads a regular file of at most [`MAX_CONFIG_BYTES`], checking what it is on the opened descriptor
+/// (the path may have been swapped for a FIFO since it was looked up; opening one does not block).
+fn read_bounded(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    use std::io::Read;
+    let mut o = fs::OpenOptions::new();
+    o.read(true);
+    let file = crate::os_file::nonblocking(&mut o)
+        .open(path)
+        .map_err(|e| unreadable(path, &e))?;
+    let meta = file.metadata().map_err(|e| unreadable(path, &e))?;
+    if !meta.is_file() {
+        return Err(not_regular(path));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| unreadable(path, &e))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(ConfigError {
+            message: format!(
+                "session write lock configuration {} is larger than {MAX_CONFIG_BYTES} bytes",
+                path.display()
+            ),
+            fields: json!({ "source": format!("file:{}", path.display()), "path": path }),
+        });
+    }
+    Ok(bytes)
+}
+
+fn not_regular(path: &Path) -> ConfigError {
+    ConfigError {
+        message: format!(
+            "session write lock configuration {} is not a regular file (a FIFO, socket or device)",
+            path.display()
+        ),
+        fields: json!({ "source": format!("file:{}", path.display()), "path": path }),
+    }
 }
 
 fn unreadable(path: &Path, e: &std::io::Error) -> ConfigError {
@@ -402,15 +527,17 @@ pub fn configure(entries: &[(String, Raw)]) -> Result<(), ConfigError> {
 pub struct Resolved {
     pub values: [(Setting, Source); 5],
     pub config_path: Option<PathBuf>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 /// Resolves every key through the five layers. `call` is the per-call layer.
 pub fn resolve(call: &Layer, explicit_path: Option<&Path>) -> Result<Resolved, ConfigError> {
     let get = |name: &str| std::env::var(name).ok();
     let path = config_path(explicit_path, get);
+    let named =
+        explicit_path.is_some() || get("OPENCLAW_CONFIG_PATH").is_some_and(|v| !v.is_empty());
     let (file, warnings) = match &path {
-        Some(p) => cached_file_layer(p)?,
+        Some(p) => cached_file_layer(p, named)?,
         None => ([None; 5], Vec::new()),
     };
     let configured = *configured().lock().unwrap_or_else(|p| p.into_inner());
@@ -448,8 +575,32 @@ pub fn resolve(call: &Layer, explicit_path: Option<&Path>) -> Result<Resolved, C
 mod tests {
     use super::*;
 
-    fn file(text: &str) -> Result<(Layer, Vec<String>), ConfigError> {
+    fn file(text: &str) -> Result<(Layer, Vec<Warning>), ConfigError> {
         file_layer(text, Path::new("/etc/openclaw.json"))
+    }
+
+    #[test]
+    fn nesting_is_bounded_before_the_parser_sees_it() {
+        let deep = "{\"a\":".repeat(30_000);
+        let err = file(&deep).unwrap_err();
+        assert!(err.message.contains("nested more than"), "{}", err.message);
+        assert_eq!(err.fields["path"], "/etc/openclaw.json");
+        assert!(file(&"[".repeat(300_000)).is_err());
+        // Brackets inside strings and comments are not nesting.
+        let quoted = format!(
+            "{{ s: '{}', t: \"{}\", // {}\n /* {} */ session: {{ writeLock: {{ staleMs: 5 }} }} }}",
+            "[".repeat(1000),
+            "{\\\"".repeat(1000),
+            "[".repeat(1000),
+            "{".repeat(1000)
+        );
+        assert_eq!(file(&quoted).unwrap().0[1], Some(Setting::Ms(5.0)));
+        let just_under = format!(
+            "{}1{}",
+            "[".repeat(MAX_CONFIG_DEPTH),
+            "]".repeat(MAX_CONFIG_DEPTH)
+        );
+        assert!(file(&just_under).is_ok());
     }
 
     #[test]
@@ -472,7 +623,8 @@ mod tests {
         let (layer, warnings) = file("{session: {writeLock: {timeout: 5}}}").unwrap();
         assert_eq!(layer, [None; 5]);
         assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("session.writeLock.timeout"));
+        assert_eq!(warnings[0].code, "SESSION_WRITE_LOCK_CONFIG_UNKNOWN_KEY");
+        assert!(warnings[0].message.contains("session.writeLock.timeout"));
         assert_eq!(file("{}").unwrap().0, [None; 5]);
         assert_eq!(file("{session: {}}").unwrap().0, [None; 5]);
     }

@@ -76,18 +76,60 @@ pub mod node {
     thread_local! {
         /// The revocation listener of the JavaScript environment running on this thread.
         static REVOKE_LISTENER: RefCell<Option<RevokeHook>> = const { RefCell::new(None) };
+        /// The JavaScript environment on this thread (the main thread's, or a worker's): every hold and
+        /// every wait belongs to the environment that asked for it.
+        static ENV_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     }
 
-    /// Registers the function called with `(lockId, reason)` when a hold of this environment is revoked.
-    /// The listener never keeps the process alive.
+    /// Environments torn down (a worker ended by `worker.terminate()` or by its own exit). A wait of
+    /// theirs that completes afterwards must not leave a hold behind that nobody can release.
+    fn ended_envs() -> std::sync::MutexGuard<'static, std::collections::HashSet<u64>> {
+        static ENDED: std::sync::OnceLock<Mutex<std::collections::HashSet<u64>>> =
+            std::sync::OnceLock::new();
+        ENDED
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn this_env() -> u64 {
+        ENV_ID.with(|e| e.get())
+    }
+
+    /// Registers the function called with `(lockId, reason)` when a hold of this environment is revoked,
+    /// and ties this environment's holds and waits to its life: when it is torn down, its holds are
+    /// released and its waits given up, at once. The listener never keeps the process alive.
     #[napi(ts_args_type = "listener: (lockId: number, reason: string) => void")]
-    pub fn set_revoke_listener(listener: RevokeListener) {
+    pub fn set_revoke_listener(env: Env, listener: RevokeListener) -> Result<()> {
+        static NEXT_ENV: AtomicU32 = AtomicU32::new(1);
+        let env_id = u64::from(NEXT_ENV.fetch_add(1, Ordering::Relaxed));
+        ENV_ID.with(|e| e.set(env_id));
+        env.add_env_cleanup_hook(env_id, end_env)?;
         let listener = Arc::new(listener);
         let hook: RevokeHook = Arc::new(move |id, reason: &str| {
             let args = FnArgs::from((id as f64, reason.to_string()));
             listener.call(args, ThreadsafeFunctionCallMode::NonBlocking);
         });
         REVOKE_LISTENER.with(|l| *l.borrow_mut() = Some(hook));
+        Ok(())
+    }
+
+    /// An environment is being torn down: release what it holds, give up what it waits for.
+    fn end_env(env_id: u64) {
+        ended_envs().insert(env_id);
+        let mine: Vec<Owned> = {
+            let mut table = holds();
+            let ids: Vec<u64> = table
+                .iter()
+                .filter(|(_, o)| o.env == env_id)
+                .map(|(id, _)| *id)
+                .collect();
+            ids.iter().filter_map(|id| table.remove(id)).collect()
+        };
+        drop(mine); // each guard releases as it drops, outside the table's mutex
+        for (_, cancel, _) in pending().values().filter(|(_, _, env)| *env == env_id) {
+            cancel.cancel();
+        }
     }
 
     fn settings(opts: &NativeLockOptions) -> Settings {
@@ -104,19 +146,37 @@ pub mod node {
     /// guard, which releases the lock: the sidecar is unlinked while the kernel lock is still held, then
     /// the descriptor is closed. (A table, not a JavaScript object per hold: wrapping one object per
     /// acquisition costs V8 handles that it releases only lazily.)
-    fn holds() -> std::sync::MutexGuard<'static, HashMap<u64, Held>> {
-        static HOLDS: std::sync::OnceLock<Mutex<HashMap<u64, Held>>> = std::sync::OnceLock::new();
+    fn holds() -> std::sync::MutexGuard<'static, HashMap<u64, Owned>> {
+        static HOLDS: std::sync::OnceLock<Mutex<HashMap<u64, Owned>>> = std::sync::OnceLock::new();
         HOLDS
             .get_or_init(Default::default)
             .lock()
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a new hold and returns its id.
-    fn register(held: Held) -> f64 {
+    /// A hold and the environment it belongs to.
+    struct Owned {
+        held: Held,
+        env: u64,
+    }
+
+    /// Registers a new hold of environment `env` and returns its id. The hold of an environment that
+    /// has ended meanwhile is released at once.
+    fn register(held: Held, env: u64) -> Result<f64> {
         let id = held.id;
-        holds().insert(id, held);
-        id as f64
+        {
+            // Checked under the table's lock: `end_env` marks the environment ended first, then takes
+            // the table, so either it finds this hold or this finds the mark.
+            let mut table = holds();
+            if !ended_envs().contains(&env) {
+                table.insert(id, Owned { held, env });
+                return Ok(id as f64);
+            }
+        }
+        drop(held); // released outside the table's lock
+        Err(to_napi(LockError::invalid(
+            "the JavaScript environment that asked for this lock has ended",
+        )))
     }
 
     fn released(id: f64) -> napi::Error {
@@ -129,7 +189,7 @@ pub mod node {
     /// Runs `f` on a live entry of the table; `SESSION_WRITE_LOCK_LOST` when it was released.
     fn with_hold<R>(id: f64, f: impl FnOnce(&hold::Hold) -> Result<R>) -> Result<R> {
         // A second reference (not a guard): the table's mutex is not held while `f` does I/O.
-        let shared = holds().get(&(id as u64)).map(Held::share);
+        let shared = holds().get(&(id as u64)).map(|o| o.held.share());
         match shared {
             Some(hold) => f(&hold),
             None => Err(released(id)),
@@ -139,15 +199,15 @@ pub mod node {
     /// Releases a lock. Returns `false` when it was already released or revoked.
     #[napi]
     pub fn release_lock(id: f64) -> bool {
-        let held = holds().remove(&(id as u64));
-        held.is_some_and(|h| h.is_held())
+        let owned = holds().remove(&(id as u64));
+        owned.is_some_and(|o| o.held.is_held())
     }
 
     /// Ends a hold as a revocation with `reason`, without calling the revocation listener: later writes
     /// through it fail with `SESSION_WRITE_LOCK_LOST`. Returns `false` when it was not held any more.
     #[napi]
     pub fn revoke_lock(id: f64, reason: String) -> bool {
-        let shared = holds().get(&(id as u64)).map(Held::share);
+        let shared = holds().get(&(id as u64)).map(|o| o.held.share());
         shared.is_some_and(|h| h.revoke_quietly(&reason))
     }
 
@@ -155,7 +215,7 @@ pub mod node {
     /// raised again). Returns how many there were.
     #[napi]
     pub fn release_all_locks() -> u32 {
-        let all: Vec<Held> = holds().drain().map(|(_, held)| held).collect();
+        let all: Vec<Owned> = holds().drain().map(|(_, owned)| owned).collect();
         let n = all.len() as u32;
         drop(all); // each guard releases as it drops, outside the table's mutex
         n
@@ -164,7 +224,7 @@ pub mod node {
     /// Whether a lock is still held (not released, not revoked).
     #[napi]
     pub fn lock_held(id: f64) -> bool {
-        holds().get(&(id as u64)).is_some_and(|h| h.is_held())
+        holds().get(&(id as u64)).is_some_and(|o| o.held.is_held())
     }
 
     /// The `.lock` sidecar of a held lock.
@@ -268,8 +328,9 @@ pub mod node {
 
     static NEXT_TICKET: AtomicU32 = AtomicU32::new(1);
 
-    /// Acquisitions waiting in `waitLock`, by ticket, each with the token that aborts it.
-    type PendingMap = HashMap<u32, (Option<Request>, Cancel)>;
+    /// Acquisitions waiting in `waitLock`, by ticket, each with the token that aborts it and the
+    /// environment that waits.
+    type PendingMap = HashMap<u32, (Option<Request>, Cancel, u64)>;
 
     fn pending() -> std::sync::MutexGuard<'static, PendingMap> {
         static PENDING: std::sync::OnceLock<Mutex<PendingMap>> = std::sync::OnceLock::new();
@@ -294,10 +355,10 @@ pub mod node {
     pub fn request_lock(session_file: String, options: NativeLockOptions) -> Result<f64> {
         let target = sidecar::resolve(&session_file, true).map_err(to_napi)?;
         match acquire::request(target, settings(&options)).map_err(to_napi)? {
-            Attempt::Acquired(held) => Ok(register(held)),
+            Attempt::Acquired(held) => register(held, this_env()),
             Attempt::Pending(req) => {
                 let ticket = NEXT_TICKET.fetch_add(1, Ordering::Relaxed);
-                pending().insert(ticket, (Some(req), Cancel::default()));
+                pending().insert(ticket, (Some(req), Cancel::default(), this_env()));
                 Ok(-f64::from(ticket))
             }
         }
@@ -307,11 +368,12 @@ pub mod node {
     /// with the lock's id.
     #[napi]
     pub async fn wait_lock(ticket: u32) -> Result<f64> {
-        let (req, cancel) = {
+        let (req, cancel, env) = {
             let mut map = pending();
             let entry = map.get_mut(&ticket);
-            match entry.and_then(|(req, cancel)| req.take().map(|r| (r, cancel.clone()))) {
-                Some(pair) => pair,
+            match entry.and_then(|(req, cancel, env)| req.take().map(|r| (r, cancel.clone(), *env)))
+            {
+                Some(found) => found,
                 None => {
                     return Err(to_napi(LockError::invalid(format!(
                         "unknown lock ticket {ticket}"
@@ -321,13 +383,13 @@ pub mod node {
         };
         let result = acquire::wait(req, cancel).await;
         pending().remove(&ticket);
-        result.map(register).map_err(to_napi)
+        register(result.map_err(to_napi)?, env)
     }
 
     /// Aborts the wait of a ticket (`SESSION_WRITE_LOCK_ABORTED`).
     #[napi]
     pub fn cancel_lock(ticket: u32) {
-        if let Some((_, cancel)) = pending().get(&ticket) {
+        if let Some((_, cancel, _)) = pending().get(&ticket) {
             cancel.cancel();
         }
     }
@@ -336,9 +398,8 @@ pub mod node {
     #[napi]
     pub fn acquire_lock_sync(session_file: String, options: NativeLockOptions) -> Result<f64> {
         let target = sidecar::resolve(&session_file, true).map_err(to_napi)?;
-        acquire::acquire_blocking(target, settings(&options))
-            .map(register)
-            .map_err(to_napi)
+        let held = acquire::acquire_blocking(target, settings(&options)).map_err(to_napi)?;
+        register(held, this_env())
     }
 
     /// Percentiles of a timing series, in milliseconds.
@@ -595,7 +656,15 @@ pub mod node {
             max_hold_ms: m.0.ms(),
             notice_after_ms: n.0.ms(),
             durability: durability_name(d.0),
-            warnings: (!r.warnings.is_empty()).then_some(r.warnings),
+            warnings: (!r.warnings.is_empty()).then(|| {
+                r.warnings
+                    .into_iter()
+                    .map(|w| ConfigWarning {
+                        code: w.code.into(),
+                        message: w.message,
+                    })
+                    .collect()
+            }),
         }
     }
 
@@ -608,7 +677,14 @@ pub mod node {
         pub notice_after_ms: f64,
         pub durability: String,
         /// Set only when there are new warnings about the file.
-        pub warnings: Option<Vec<String>>,
+        pub warnings: Option<Vec<ConfigWarning>>,
+    }
+
+    /// A configuration problem worth one warning (`process.emitWarning` with this `code`).
+    #[napi(object)]
+    pub struct ConfigWarning {
+        pub code: String,
+        pub message: String,
     }
 
     /// Like `resolveLockConfig`, for every acquisition: values only.

@@ -19,6 +19,11 @@ pub fn no_follow_nonblocking(o: &mut OpenOptions) -> &mut OpenOptions {
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
 }
 
+/// Opening a FIFO must not hang (`O_NONBLOCK`, no effect on a regular file); symlinks are followed.
+pub fn nonblocking(o: &mut OpenOptions) -> &mut OpenOptions {
+    o.custom_flags(libc::O_NONBLOCK)
+}
+
 /// Opened for appending: every write lands at the end (`O_APPEND`).
 pub fn for_append(o: &mut OpenOptions) -> &mut OpenOptions {
     o.append(true)

@@ -36,6 +36,11 @@ pub fn no_follow_nonblocking(o: &mut OpenOptions) -> &mut OpenOptions {
     no_follow(o)
 }
 
+/// Windows opens a named pipe without waiting for its other end: nothing to add.
+pub fn nonblocking(o: &mut OpenOptions) -> &mut OpenOptions {
+    o
+}
+
 /// Opened for writing at the end. Windows append-only handles (`FILE_APPEND_DATA` alone) cannot cut the
 /// file back after a failed write, so the handle gets full write access and [`append_all`] seeks to the
 /// end.
