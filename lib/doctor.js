@@ -17,6 +17,7 @@ agents/*/sessions/ under $OPENCLAW_STATE_DIR, else ~/.openclaw) and reports each
   fresh    empty or malformed, but too recent to judge (kept until unchanged for 30 s)
   stale    the next acquirer would take it over (the reasons say why)
   unsafe   not a regular file (symlink, directory, FIFO, hard link): remove it by hand
+  error    could not be inspected or removed (EACCES, ...): the error says why
 
 Options:
   --fix    remove stale sidecars, each only after taking its kernel lock and judging
@@ -43,6 +44,7 @@ function parseArgs(argv) {
 function status(lock) {
   if (lock.removed) return 'removed'
   if (lock.kind === 'unsafe') return 'unsafe'
+  if (lock.error) return 'error'
   if (lock.held) return 'held'
   if (lock.stale) return 'stale'
   return lock.kind === 'unknown' ? 'fresh' : 'live'
@@ -105,10 +107,10 @@ async function doctor(argv, { out = process.stdout, err = process.stderr } = {})
       continue
     }
     for (const lock of found) {
-      locks.push(opts.fix && lock.stale ? (removeIfStale(lock.lockPath, staleMs) ?? { ...lock, removed: true }) : lock)
+      locks.push(opts.fix && lock.stale ? (removeIfStale(lock.lockPath, staleMs, undefined, lock) ?? { ...lock, removed: true }) : lock)
     }
   }
-  const remaining = locks.filter((l) => ['stale', 'unsafe'].includes(status(l)))
+  const remaining = locks.filter((l) => ['stale', 'unsafe', 'error'].includes(status(l)))
   if (opts.json) {
     const report = locks.map(({ error, ...l }) => ({ ...l, status: status(l), ...(error && { error: { code: error.code, message: error.message } }) }))
     const settings = Object.fromEntries(KEYS.map((k) => [k, { ...config[k], value: String(config[k].value) }]))
@@ -124,6 +126,7 @@ async function doctor(argv, { out = process.stdout, err = process.stderr } = {})
     out.write(
       `${locks.length} sidecar(s): ${removed} removed, ${stale} stale, ` +
         `${locks.filter((l) => status(l) === 'unsafe').length} unsafe` +
+        `${locks.some((l) => status(l) === 'error') ? `, ${locks.filter((l) => status(l) === 'error').length} failed` : ''}` +
         `${stale && !opts.fix ? ' (run with --fix to remove the stale ones)' : ''}\n`,
     )
   }

@@ -4,8 +4,9 @@
 // (or the disk touched), so an entry that cannot be serialized costs nothing and writes nothing.
 
 const fs = require('node:fs')
+const { constants: { MAX_STRING_LENGTH } } = require('node:buffer')
 
-const { SessionWriteLockError } = require('./errors')
+const { SessionWriteLockError, SessionWriteLockUnsafePathError } = require('./errors')
 
 /** The most one append may write: larger batches are refused before anything is locked. */
 const MAX_APPEND_BYTES = 128 * 2 ** 20
@@ -50,23 +51,48 @@ class SessionTranscriptCorruptError extends SessionWriteLockError {
   }
 }
 
+/** `lock.read()` of a transcript larger than a JavaScript string can hold. */
+class SessionTranscriptTooLargeError extends SessionWriteLockError {
+  constructor(path, size) {
+    super(
+      `transcript ${path} is ${size} bytes, more than lock.read() can return in one string (${MAX_STRING_LENGTH}); read it in pieces instead`,
+      'SESSION_TRANSCRIPT_TOO_LARGE',
+      { path, size, limit: MAX_STRING_LENGTH },
+    )
+  }
+}
+
+function unsafe(path, what) {
+  return new SessionWriteLockUnsafePathError(`refusing to use ${path}: the transcript is ${what}`, { path })
+}
+
+/** The transcript's text, judged on the opened descriptor: a regular file with one link, small enough. */
+function readTranscript(path) {
+  let fd
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0))
+  } catch (err) {
+    if (err.code === 'ENOENT') return ''
+    if (err.code === 'ELOOP') throw unsafe(path, 'a symbolic link')
+    throw err
+  }
+  try {
+    const st = fs.fstatSync(fd)
+    if (!st.isFile()) throw unsafe(path, 'not a regular file')
+    if (st.nlink > 1) throw unsafe(path, 'a file with several hard links')
+    if (st.size > MAX_STRING_LENGTH) throw new SessionTranscriptTooLargeError(path, st.size)
+    return fs.readFileSync(fd, 'utf8')
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
 /**
  * Reads and parses a transcript. An unterminated last line (a torn write) is skipped; an invalid line
  * anywhere else is an error naming its line number. A missing transcript has no entries.
  */
 function readEntries(path) {
-  let text
-  try {
-    const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
-    try {
-      text = fs.readFileSync(fd, 'utf8')
-    } finally {
-      fs.closeSync(fd)
-    }
-  } catch (err) {
-    if (err.code === 'ENOENT') return []
-    throw err
-  }
+  const text = readTranscript(path)
   const lines = text.split('\n')
   lines.pop() // '' after the last newline, or an unterminated fragment
   const entries = []
@@ -81,4 +107,4 @@ function readEntries(path) {
   return entries
 }
 
-module.exports = { encodeEntries, readEntries, SessionTranscriptCorruptError, MAX_APPEND_BYTES }
+module.exports = { encodeEntries, readEntries, SessionTranscriptCorruptError, SessionTranscriptTooLargeError, MAX_APPEND_BYTES }

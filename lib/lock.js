@@ -191,6 +191,15 @@ class SessionWriteLock {
   /** Releases the lock (the Rust guard unlinks the sidecar, then closes it), whoever still holds it. Idempotent. */
   [kRelease]() {
     clearInterval(this[kKeepAlive])
+    // Revoked while the callback was busy (a synchronous step past maxHoldMs), and the revocation
+    // listener has not run yet: report it now, exactly once, before the lock leaves the live table.
+    if (live.get(this[kId]) === this && !this.held) {
+      try {
+        native.assertLockHeld(this[kId])
+      } catch (err) {
+        failed(this, err)
+      }
+    }
     live.delete(this[kId])
     this[kReleased] = true
     return native.releaseLock(this[kId])

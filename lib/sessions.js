@@ -60,16 +60,22 @@ function inspectOne(lockPath, staleMs, nowMs) {
     return withNulls(callNative(native.inspectLockFile, lockPath, staleMs, nowMs))
   } catch (err) {
     if (err.code === 'ENOENT') return null
-    return withNulls({ lockPath, kind: 'unsafe', held: false, pidAlive: false, stale: false, staleReasons: [], removed: false, error: err })
+    // Refused (a symlink, a FIFO) is `unsafe`; a sidecar that cannot be read (EACCES) is reported with its error.
+    const kind = err.code === 'SESSION_WRITE_LOCK_UNSAFE_PATH' ? 'unsafe' : 'unknown'
+    return withNulls({ lockPath, kind, held: false, pidAlive: false, stale: false, staleReasons: [], removed: false, error: err })
   }
 }
 
-function removeIfStale(lockPath, staleMs, nowMs) {
+/**
+ * Removes one sidecar if it is still stale under its kernel lock. One that cannot be handled (it may
+ * not be opened, or its removal fails) is reported with its `error`, not removed; cleanup goes on.
+ */
+function removeIfStale(lockPath, staleMs, nowMs, judged) {
   try {
     return withNulls(callNative(native.removeStaleLockFile, lockPath, staleMs, nowMs))
   } catch (err) {
     if (err.code === 'ENOENT') return null
-    throw err
+    return { ...(judged ?? withNulls({ lockPath, kind: 'unknown', held: false, pidAlive: false, stale: true, staleReasons: [] })), removed: false, error: err }
   }
 }
 
@@ -118,7 +124,7 @@ async function cleanStaleLockFiles(params) {
   const cleaned = []
   for (const lockPath of callNative(native.listLockFiles, path.resolve(params.sessionsDir), '.jsonl.lock')) {
     let info = inspectOne(lockPath, staleMs, nowMs)
-    if (info?.stale && removeStale) info = removeIfStale(lockPath, staleMs, nowMs)
+    if (info?.stale && removeStale) info = removeIfStale(lockPath, staleMs, nowMs, info)
     if (!info) continue
     if (info.removed) {
       cleaned.push(info)

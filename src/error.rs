@@ -58,6 +58,16 @@ pub enum LockError {
         path: PathBuf,
         source: io::Error,
     },
+
+    /// A write of the transcript failed, and cutting it back to its old length failed too: the entries
+    /// may be in it, so a caller that retries could write them twice.
+    #[error("{syscall} failed for {}: {source}; cutting it back failed too ({rollback}), so the entries may be in the transcript", .path.display())]
+    NotRolledBack {
+        syscall: &'static str,
+        path: PathBuf,
+        source: io::Error,
+        rollback: io::Error,
+    },
 }
 
 impl Owner {
@@ -108,7 +118,9 @@ impl LockError {
             LockError::NetworkFilesystem { .. } => "SESSION_WRITE_LOCK_NETWORK_FS".into(),
             LockError::InvalidArgument { .. } => "ERR_INVALID_ARG_VALUE".into(),
             LockError::Config(_) => "SESSION_WRITE_LOCK_CONFIG".into(),
-            LockError::Io { source, .. } => crate::os_file::errno_name(source).to_string(),
+            LockError::Io { source, .. } | LockError::NotRolledBack { source, .. } => {
+                crate::os_file::errno_name(source).to_string()
+            }
         }
     }
 
@@ -159,6 +171,19 @@ impl LockError {
                 "syscall": syscall,
                 "path": path,
                 "errno": crate::os_file::node_errno(source),
+            }),
+            LockError::NotRolledBack {
+                syscall,
+                path,
+                source,
+                rollback,
+            } => json!({
+                "kind": "io",
+                "syscall": syscall,
+                "path": path,
+                "errno": crate::os_file::node_errno(source),
+                "rolledBack": false,
+                "rollbackCode": crate::os_file::errno_name(rollback),
             }),
         };
         if let (Value::Object(d), Value::Object(extra)) = (&mut d, extra) {

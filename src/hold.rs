@@ -150,6 +150,17 @@ impl Hold {
     /// made under the lock goes through here, so none goes through a hold that was taken over.
     pub fn with_file<R>(&self, f: impl FnOnce(&File) -> R) -> Result<R, LockError> {
         let mut inner = self.inner();
+        if inner.live.is_some() {
+            // The hold's age, not only the watchdog's tick: a holder frozen past maxHoldMs (SIGSTOP, a
+            // long GC) must not get one more write through when it resumes, before the tick.
+            if let Some(reason) = self.overdue(Instant::now()) {
+                let hook = self.revoke_locked(&mut inner, &reason, true);
+                let err = self.lost_error(&inner);
+                drop(inner);
+                self.notify(hook);
+                return Err(err);
+            }
+        }
         let Some(live) = &inner.live else {
             return Err(self.lost_error(&inner));
         };
@@ -244,12 +255,16 @@ impl Hold {
     }
 
     /// One pass of the monitor: watchdog, identity re-verification and payload refresh.
+    /// Why the hold must end now, if it is older than `maxHoldMs`.
+    fn overdue(&self, now: Instant) -> Option<String> {
+        let max = self.max_hold?;
+        (now.duration_since(self.acquired_at) > max)
+            .then(|| format!("held longer than maxHoldMs ({} ms)", max.as_millis()))
+    }
+
     pub(crate) fn maintain(&self, now: Instant) {
-        if let Some(max) = self.max_hold {
-            if now.duration_since(self.acquired_at) > max {
-                let reason = format!("held longer than maxHoldMs ({} ms)", max.as_millis());
-                return self.revoke(&reason);
-            }
+        if let Some(reason) = self.overdue(now) {
+            return self.revoke(&reason);
         }
         let refresh_due = now.duration_since(self.inner().last_refresh) >= self.refresh_every;
         let refreshed = self.with_file(|file| {

@@ -97,7 +97,43 @@ fn open_transcript(path: &Path) -> Result<(File, bool), LockError> {
             what: "not a regular file (transcript)",
         });
     }
+    refuse_hard_links(&file, path)?;
     Ok((file, created))
+}
+
+/// A transcript with several hard links is refused, judged on the opened descriptor: one of its other
+/// names may be a file outside the sessions directory, which a repair or an append would change.
+fn refuse_hard_links(file: &File, path: &Path) -> Result<(), LockError> {
+    if os_file::identity(file)
+        .map_err(io_err("fstat", path))?
+        .links
+        > 1
+    {
+        return Err(LockError::UnsafeLockPath {
+            path: path.into(),
+            what: "a file with several hard links (transcript)",
+        });
+    }
+    Ok(())
+}
+
+/// Cuts the transcript back to `len` after a failed write; if that fails too, the error says so.
+fn rolled_back(
+    file: &File,
+    len: u64,
+    syscall: &'static str,
+    path: &Path,
+    e: io::Error,
+) -> LockError {
+    match file.set_len(len) {
+        Ok(()) => io_err(syscall, path)(e),
+        Err(rollback) => LockError::NotRolledBack {
+            syscall,
+            path: path.into(),
+            source: e,
+            rollback,
+        },
+    }
 }
 
 /// Appends `bytes` (whole lines) in one contiguous write, after repairing a torn tail. On failure the
@@ -108,12 +144,11 @@ pub fn append(path: &Path, bytes: &[u8], durability: Durability) -> Result<Appen
     let offset = file.metadata().map_err(io_err("fstat", path))?.len();
     if let Err(e) = os_file::append_all(&file, bytes) {
         // Roll back whatever part was written; the original error is what the caller needs.
-        let _ = file.set_len(offset);
-        return Err(io_err("write", path)(e));
+        return Err(rolled_back(&file, offset, "write", path, e));
     }
-    sync(&file, path, durability, created).inspect_err(|_| {
-        let _ = file.set_len(offset);
-    })?;
+    if let Err((syscall, e)) = sync(&file, durability, created, path) {
+        return Err(rolled_back(&file, offset, syscall, path, e));
+    }
     Ok(Appended {
         offset,
         bytes: bytes.len() as u64,
@@ -121,14 +156,21 @@ pub fn append(path: &Path, bytes: &[u8], durability: Durability) -> Result<Appen
     })
 }
 
-fn sync(file: &File, path: &Path, durability: Durability, created: bool) -> Result<(), LockError> {
+/// Pushes an append to storage as `durability` asks; on failure, the system call that failed.
+fn sync(
+    file: &File,
+    durability: Durability,
+    created: bool,
+    path: &Path,
+) -> Result<(), (&'static str, io::Error)> {
     match durability {
         Durability::None => Ok(()),
-        Durability::Data => file.sync_data().map_err(io_err("fdatasync", path)),
+        Durability::Data => file.sync_data().map_err(|e| ("fdatasync", e)),
         Durability::Full => {
-            os_file::full_sync(file).map_err(io_err("fsync", path))?;
+            os_file::full_sync(file).map_err(|e| ("fsync", e))?;
             if created {
-                sync_dir(path)?;
+                let dir = path.parent().unwrap_or(Path::new("."));
+                os_file::sync_dir(dir).map_err(|e| ("fsync", e))?;
             }
             Ok(())
         }
@@ -204,9 +246,16 @@ fn quarantine(path: &Path, fragment: &[u8]) -> Result<PathBuf, LockError> {
             os_file::no_follow(OpenOptions::new().write(true).create_new(true)).open(&sidecar);
         match created {
             Ok(mut f) => {
-                f.write_all(fragment).map_err(io_err("write", &sidecar))?;
-                f.sync_all().map_err(io_err("fsync", &sidecar))?;
-                return Ok(sidecar);
+                let written = f
+                    .write_all(fragment)
+                    .map_err(io_err("write", &sidecar))
+                    .and_then(|()| f.sync_all().map_err(io_err("fsync", &sidecar)));
+                if written.is_err() {
+                    // A quarantine that failed (a full disk) leaves no empty file behind per attempt.
+                    drop(f);
+                    let _ = fs::remove_file(&sidecar);
+                }
+                return written.map(|()| sidecar);
             }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(io_err("open", &sidecar)(e)),
@@ -228,6 +277,14 @@ pub fn rewrite(path: &Path, bytes: &[u8], durability: Durability) -> Result<u64,
         Err(e) if e.kind() == ErrorKind::NotFound => None,
         Err(e) => return Err(io_err("lstat", path)(e)),
     };
+    if existing.is_some() {
+        let mut o = OpenOptions::new();
+        o.read(true);
+        let current = os_file::no_follow_nonblocking(&mut o)
+            .open(path)
+            .map_err(io_err("open", path))?;
+        refuse_hard_links(&current, path)?;
+    }
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -310,6 +367,28 @@ mod tests {
         assert_eq!(
             std::os::unix::fs::MetadataExt::mode(&fs::metadata(&p).unwrap()) & 0o777,
             0o600
+        );
+    }
+
+    #[test]
+    fn a_hard_linked_transcript_is_refused_for_append_and_rewrite_and_left_alone() {
+        let p = file("hardlink", b"{\"a\":1}\n{\"torn\":");
+        let outside = p.with_file_name("outside.json");
+        fs::write(&outside, b"{\"keep\": true\n}").unwrap();
+        fs::remove_file(&p).unwrap();
+        fs::hard_link(&outside, &p).unwrap();
+        for err in [
+            append(&p, b"{\"b\":2}\n", Durability::None).unwrap_err(),
+            rewrite(&p, b"{\"c\":3}\n", Durability::None).unwrap_err(),
+        ] {
+            assert_eq!(err.code(), "SESSION_WRITE_LOCK_UNSAFE_PATH", "{err}");
+        }
+        assert_eq!(fs::read(&outside).unwrap(), b"{\"keep\": true\n}");
+        let dir = p.parent().unwrap();
+        assert_eq!(
+            fs::read_dir(dir).unwrap().count(),
+            2,
+            "no quarantine file, no temporary file"
         );
     }
 

@@ -30,11 +30,15 @@ mod flock {
 
     /// Takes the exclusive kernel lock if it is free. `Ok(false)` means someone else holds it.
     pub fn try_lock(file: &File) -> io::Result<bool> {
-        // fs4's method, named in full: std's File::try_lock has the same name.
-        match fs4::FileExt::try_lock(file) {
-            Ok(()) => Ok(true),
-            Err(fs4::TryLockError::WouldBlock) => Ok(false),
-            Err(fs4::TryLockError::Error(e)) => Err(e),
+        loop {
+            // fs4's method, named in full: std's File::try_lock has the same name.
+            match fs4::FileExt::try_lock(file) {
+                Ok(()) => return Ok(true),
+                Err(fs4::TryLockError::WouldBlock) => return Ok(false),
+                // A signal arrived during the call: it did nothing, so ask again.
+                Err(fs4::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(fs4::TryLockError::Error(e)) => return Err(e),
+            }
         }
     }
 

@@ -57,7 +57,14 @@ pub fn resolve(file: &str, create_dir: bool) -> Result<LockTarget, LockError> {
     };
     let real_dir = match fs::canonicalize(dir) {
         Err(e) if create_dir && e.kind() == ErrorKind::NotFound => {
-            fs::create_dir_all(dir).map_err(|e| LockError::io("mkdir", dir, e))?;
+            fs::create_dir_all(dir).map_err(|e| {
+                // A symlink to nothing: the directory is missing where it points, not "already there".
+                if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+                    LockError::io("realpath", dir, ErrorKind::NotFound.into())
+                } else {
+                    LockError::io("mkdir", dir, e)
+                }
+            })?;
             fs::canonicalize(dir)
         }
         other => other,
