@@ -394,6 +394,15 @@ export declare class SessionTranscriptCorruptError extends SessionWriteLockError
   readonly line: number
 }
 
+/** `lock.read()` of a transcript larger than a JavaScript string can hold; nothing was read. */
+export declare class SessionTranscriptTooLargeError extends SessionWriteLockError {
+  readonly code: 'SESSION_TRANSCRIPT_TOO_LARGE'
+  readonly path: string
+  readonly size: number
+  /** `buffer.constants.MAX_STRING_LENGTH`. */
+  readonly limit: number
+}
+
 /** The session directory is on a network filesystem and no opt-in was given. */
 export declare class SessionWriteLockNetworkFilesystemError extends SessionWriteLockError {
   readonly code: 'SESSION_WRITE_LOCK_NETWORK_FS'
