@@ -79,6 +79,8 @@ test('a timeout from any entry point carries the code every 2026.5+ detector loo
   for (const other of [null, undefined, 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT', new Error('session file locked'), { code: 'SESSION_WRITE_LOCK_LOST' }]) {
     assert.ok(!isSessionWriteLockAcquireError(other), String(other))
   }
+  holder.send('release') // before the directory goes: Windows keeps a file that is open
+  await holder.exited
 })
 
 /** Runs `fn` from an event of its own, as the gateway runs each message: not nested in this test's flow. */
