@@ -218,9 +218,14 @@ pub async fn wait(req: Request, cancel: Cancel) -> Result<Held, LockError> {
     }
 }
 
+/// The longest pause between two looks at a live legacy holder: the interval 2026.5+ waiters poll at
+/// themselves, so a legacy release reaches us as fast as it reaches them (a look costs a few syscalls).
+pub const LEGACY_POLL_MAX: Duration = Duration::from_millis(50);
+
 /// Capped, jittered exponential backoff for polling a live legacy holder (which cannot wake us).
 fn backoff(attempt: u32) -> Duration {
-    let base = 4u64.saturating_mul(1 << attempt.min(6)).min(200);
+    let cap = LEGACY_POLL_MAX.as_millis() as u64;
+    let base = 4u64.saturating_mul(1 << attempt.min(6)).min(cap);
     let jitter = clock::now_ms().unsigned_abs() % (base / 2 + 1);
     Duration::from_millis(base / 2 + jitter)
 }
