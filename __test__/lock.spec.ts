@@ -312,18 +312,26 @@ test('a missing session directory is created; an I/O error keeps its errno code 
   assert.equal(util.getSystemErrorName(err.errno), err.code, 'errno is the number Node itself would give')
 })
 
-test('stats count acquisitions, contention and timeouts', async (t) => {
+test('stats count acquisitions, contention and timeouts, and time the hold', async (t) => {
   const { file } = tempSession(t)
   const before = sessionLockStats()
   let release!: () => void
-  const holding = withSessionWriteLock(file, {}, () => new Promise<void>((r) => (release = r)))
+  let heldAt = 0
+  const holding = withSessionWriteLock(file, {}, () => {
+    heldAt = performance.now()
+    return new Promise<void>((r) => (release = r))
+  })
   await sleep(2)
   await withSessionWriteLock(file, { acquireTimeoutMs: 5 }, () => {}).catch(() => {})
+  // Held longer than any earlier hold of this process, so that only this one can raise the maximum.
+  await sleep(before.holdMs.max + 20)
+  const heldMs = performance.now() - heldAt
   release()
   await holding
   const after = sessionLockStats()
   assert.equal(after.acquisitions - before.acquisitions, 1)
   assert.equal(after.contended - before.contended, 1)
   assert.equal(after.timeouts - before.timeouts, 1)
-  assert.ok(after.holdMs.max >= 0)
+  // The recorded hold spans at least the callback's time (1 ms of slack for the two clocks' rounding).
+  assert.ok(after.holdMs.max >= heldMs - 1, `max hold ${after.holdMs.max} ms, held ${heldMs} ms`)
 })

@@ -32,10 +32,10 @@ function freshDir(label) {
 }
 
 class Worker {
-  constructor(role, contender, target, args = [], nodeArgs = []) {
+  constructor(mode, contender, target, args = [], nodeArgs = []) {
     this.events = []
     this.waiters = []
-    this.proc = spawn(process.execPath, [...nodeArgs, WORKER, role, contender, target, ...args.map(String)], {
+    this.proc = spawn(process.execPath, [...nodeArgs, WORKER, mode, contender, target, ...args.map(String)], {
       stdio: ['pipe', 'pipe', 'inherit'],
     })
     let buf = ''

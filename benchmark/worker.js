@@ -1,7 +1,8 @@
 'use strict'
 
-// One benchmark process: `node worker.js <role> <contender> <file-or-dir> [args...]`. Reports JSON lines on
-// stdout; timestamps are process.hrtime (CLOCK_MONOTONIC), which every process on the machine shares.
+// One benchmark process: `node worker.js <mode> <contender> <file-or-dir> [args...]`, the mode one of
+// MODES below, each commented with the metric of bench.js it serves. Reports JSON lines on stdout;
+// timestamps are process.hrtime (CLOCK_MONOTONIC), which every process on the machine shares.
 
 const fs = require('node:fs')
 const path = require('node:path')
@@ -9,7 +10,7 @@ const { monitorEventLoopDelay } = require('node:perf_hooks')
 
 const { load } = require('./contenders')
 
-const [role, contender, target, ...args] = process.argv.slice(2)
+const [mode, contender, target, ...args] = process.argv.slice(2)
 const now = () => Number(process.hrtime.bigint()) / 1e6 // ms, monotonic, machine-wide
 const out = (msg) => process.stdout.write(`${JSON.stringify(msg)}\n`)
 const ENTRY = { role: 'assistant', content: 'x'.repeat(960), model: 'bench', usage: { input: 1, output: 2 } }
@@ -26,173 +27,174 @@ function percentile(sorted, q) {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN
 }
 
+const MODES = {
+  // Metric 1: acquire + release of one session, one process, no contention.
+  roundtrip: async (lock) => {
+    const file = path.join(target, 'session.jsonl')
+    const n = Number(args[0])
+    for (let i = 0; i < Math.min(50, n); i++) await lock.withLock(file, () => {}) // warm-up
+    const times = []
+    for (let i = 0; i < n; i++) {
+      const t = process.hrtime.bigint()
+      await lock.withLock(file, () => {})
+      times.push(Number(process.hrtime.bigint() - t) / 1000)
+    }
+    times.sort((a, b) => a - b)
+    return out({ medianUs: percentile(times, 0.5), p99Us: percentile(times, 0.99) })
+  },
+  // Metric 2: one side of a handoff pair, driven by the parent.
+  peer: async (lock) => {
+    let release
+    commands({
+      acquire: () =>
+        lock.withLock(target, async () => {
+          out({ event: 'held', t: now() })
+          await new Promise((r) => (release = r))
+          out({ event: 'releasing', t: now() })
+        }),
+      release: () => release(),
+      exit: () => process.exit(0),
+    })
+    return out({ event: 'ready' })
+  },
+  // Metric 3: locked appends of one ~1 KiB entry, one process.
+  throughput: async (lock) => {
+    const file = path.join(target, 'session.jsonl')
+    const n = Number(args[0])
+    const t = now()
+    for (let i = 0; i < n; i++) await lock.append(file, { ...ENTRY, i })
+    const ms = now() - t
+    return out({ recordsPerSec: (n * 1000) / ms })
+  },
+  // Metric 4: one of the contending appenders; starts on "go".
+  appender: async (lock) => {
+    const n = Number(args[0])
+    commands({
+      go: async () => {
+        for (let i = 0; i < n; i++) await lock.append(target, { ...ENTRY, pid: process.pid, i })
+        out({ event: 'done', t: now() })
+        process.exit(0)
+      },
+    })
+    return out({ event: 'ready' })
+  },
+  // Metric 5, holder side: hold the lock for a while, then report when it let go.
+  hold: async (lock) => {
+    await lock.withLock(target, async () => {
+      out({ event: 'held', t: now() })
+      await new Promise((r) => setTimeout(r, Number(args[0])))
+      out({ event: 'releasing', t: now() })
+    })
+    return
+  },
+  // Metric 5, CPU: 100 callers wait on the held lock, and nothing else runs in this process. Reports
+  // the CPU time spent from the start of the wait until the first caller gets the lock.
+  'waiters-quiet': async (lock) => {
+    const count = Number(args[0])
+    commands({
+      go: () => {
+        const cpu0 = process.cpuUsage()
+        let reported = false
+        for (let i = 0; i < count; i++) {
+          lock.withLock(target, () => {
+            if (reported) return
+            reported = true
+            const c = process.cpuUsage(cpu0)
+            out({ event: 'report', cpuWaitingMs: (c.user + c.system) / 1000 })
+            setImmediate(() => process.exit(0))
+          })
+        }
+      },
+    })
+    return out({ event: 'ready' })
+  },
+  // Metric 5, latency: the same wait, with the event loop and the threadpool probed meanwhile.
+  waiters: async (lock) => {
+    const count = Number(args[0])
+    const probe = path.join(path.dirname(target), 'probe.txt')
+    fs.writeFileSync(probe, 'x'.repeat(4096))
+    const readLatency = async () => {
+      const t = now()
+      await fs.promises.readFile(probe)
+      return now() - t
+    }
+    const idle = []
+    for (let i = 0; i < 30; i++) idle.push(await readLatency())
+    commands({
+      go: async () => {
+        const delay = monitorEventLoopDelay({ resolution: 1 })
+        delay.enable()
+        let firstIn = null
+        const done = []
+        const waiters = Array.from({ length: count }, () =>
+          lock.withLock(target, () => {
+            if (firstIn === null) {
+              firstIn = now()
+              delay.disable()
+            }
+            done.push(now())
+          }),
+        )
+        const busy = []
+        let finished = false
+        Promise.all(waiters).then(() => (finished = true))
+        while (!finished && firstIn === null) {
+          busy.push(await readLatency())
+          await new Promise((r) => setTimeout(r, 20))
+        }
+        await Promise.all(waiters)
+        idle.sort((a, b) => a - b)
+        busy.sort((a, b) => a - b)
+        out({
+          event: 'report',
+          p99DelayMs: delay.percentile(99) / 1e6,
+          readIdleMs: percentile(idle, 0.5),
+          readBusyMs: percentile(busy, 0.5),
+          firstIn,
+          lastDone: Math.max(...done),
+          through: done.length,
+        })
+        process.exit(0)
+      },
+    })
+    return out({ event: 'ready' })
+  },
+  // The floor under metric 2: the one-way latency of waking an idle Node process through a pipe.
+  'pipe-peer': async () => {
+    process.stdin.on('data', () => out({ event: 'woke', t: now() }))
+    return out({ event: 'ready' })
+  },
+  // Metric 6: many distinct sessions locked and released; descriptors and RSS before and after.
+  // After a warm-up of the same work (so that V8 has sized its heap for it), then a settle with
+  // collections (finalizers of native objects run a tick after the collection that frees them).
+  scale: async (lock) => {
+    const n = Number(args[0])
+    const fds = () => fs.readdirSync('/proc/self/fd').length
+    const settle = async () => {
+      for (let i = 0; i < 3; i++) {
+        global.gc?.()
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    }
+    for (let i = 0; i < n / 5; i++) await lock.withLock(path.join(target, `warm-${i}.jsonl`), () => {})
+    await settle()
+    const before = { fds: fds(), ...process.memoryUsage() }
+    for (let i = 0; i < n; i++) await lock.withLock(path.join(target, `s-${i}.jsonl`), () => {})
+    await settle()
+    const after = { fds: fds(), ...process.memoryUsage() }
+    return out({
+      fdsBefore: before.fds,
+      fdsAfter: after.fds,
+      rssGrowthMb: (after.rss - before.rss) / 2 ** 20,
+      heapGrowthMb: (after.heapUsed - before.heapUsed) / 2 ** 20,
+    })
+  },
+}
+
 async function main() {
   const lock = await load(contender)
-  switch (role) {
-    // Metric 1: acquire + release of one session, one process, no contention.
-    case 'roundtrip': {
-      const file = path.join(target, 'session.jsonl')
-      const n = Number(args[0])
-      for (let i = 0; i < Math.min(50, n); i++) await lock.withLock(file, () => {}) // warm-up
-      const times = []
-      for (let i = 0; i < n; i++) {
-        const t = process.hrtime.bigint()
-        await lock.withLock(file, () => {})
-        times.push(Number(process.hrtime.bigint() - t) / 1000)
-      }
-      times.sort((a, b) => a - b)
-      return out({ medianUs: percentile(times, 0.5), p99Us: percentile(times, 0.99) })
-    }
-    // Metric 2: one side of a handoff pair, driven by the parent.
-    case 'peer': {
-      let release
-      commands({
-        acquire: () =>
-          lock.withLock(target, async () => {
-            out({ event: 'held', t: now() })
-            await new Promise((r) => (release = r))
-            out({ event: 'releasing', t: now() })
-          }),
-        release: () => release(),
-        exit: () => process.exit(0),
-      })
-      return out({ event: 'ready' })
-    }
-    // Metric 3: locked appends of one ~1 KiB entry, one process.
-    case 'throughput': {
-      const file = path.join(target, 'session.jsonl')
-      const n = Number(args[0])
-      const t = now()
-      for (let i = 0; i < n; i++) await lock.append(file, { ...ENTRY, i })
-      const ms = now() - t
-      return out({ recordsPerSec: (n * 1000) / ms })
-    }
-    // Metric 4: one of the contending appenders; starts on "go".
-    case 'appender': {
-      const n = Number(args[0])
-      commands({
-        go: async () => {
-          for (let i = 0; i < n; i++) await lock.append(target, { ...ENTRY, pid: process.pid, i })
-          out({ event: 'done', t: now() })
-          process.exit(0)
-        },
-      })
-      return out({ event: 'ready' })
-    }
-    // Metric 5, holder side: hold the lock for a while, then report when it let go.
-    case 'hold': {
-      await lock.withLock(target, async () => {
-        out({ event: 'held', t: now() })
-        await new Promise((r) => setTimeout(r, Number(args[0])))
-        out({ event: 'releasing', t: now() })
-      })
-      return
-    }
-    // Metric 5, CPU: 100 callers wait on the held lock, and nothing else runs in this process. Reports
-    // the CPU time spent from the start of the wait until the first caller gets the lock.
-    case 'waiters-quiet': {
-      const count = Number(args[0])
-      commands({
-        go: () => {
-          const cpu0 = process.cpuUsage()
-          let reported = false
-          for (let i = 0; i < count; i++) {
-            lock.withLock(target, () => {
-              if (reported) return
-              reported = true
-              const c = process.cpuUsage(cpu0)
-              out({ event: 'report', cpuWaitingMs: (c.user + c.system) / 1000 })
-              setImmediate(() => process.exit(0))
-            })
-          }
-        },
-      })
-      return out({ event: 'ready' })
-    }
-    // Metric 5, latency: the same wait, with the event loop and the threadpool probed meanwhile.
-    case 'waiters': {
-      const count = Number(args[0])
-      const probe = path.join(path.dirname(target), 'probe.txt')
-      fs.writeFileSync(probe, 'x'.repeat(4096))
-      const readLatency = async () => {
-        const t = now()
-        await fs.promises.readFile(probe)
-        return now() - t
-      }
-      const idle = []
-      for (let i = 0; i < 30; i++) idle.push(await readLatency())
-      commands({
-        go: async () => {
-          const delay = monitorEventLoopDelay({ resolution: 1 })
-          delay.enable()
-          let firstIn = null
-          const done = []
-          const waiters = Array.from({ length: count }, () =>
-            lock.withLock(target, () => {
-              if (firstIn === null) {
-                firstIn = now()
-                delay.disable()
-              }
-              done.push(now())
-            }),
-          )
-          const busy = []
-          let finished = false
-          Promise.all(waiters).then(() => (finished = true))
-          while (!finished && firstIn === null) {
-            busy.push(await readLatency())
-            await new Promise((r) => setTimeout(r, 20))
-          }
-          await Promise.all(waiters)
-          idle.sort((a, b) => a - b)
-          busy.sort((a, b) => a - b)
-          out({
-            event: 'report',
-            p99DelayMs: delay.percentile(99) / 1e6,
-            readIdleMs: percentile(idle, 0.5),
-            readBusyMs: percentile(busy, 0.5),
-            firstIn,
-            lastDone: Math.max(...done),
-            through: done.length,
-          })
-          process.exit(0)
-        },
-      })
-      return out({ event: 'ready' })
-    }
-    // The floor under metric 2: the one-way latency of waking an idle Node process through a pipe.
-    case 'pipe-peer': {
-      process.stdin.on('data', () => out({ event: 'woke', t: now() }))
-      return out({ event: 'ready' })
-    }
-    // Metric 6: many distinct sessions locked and released; descriptors and RSS before and after.
-    // After a warm-up of the same work (so that V8 has sized its heap for it), then a settle with
-    // collections (finalizers of native objects run a tick after the collection that frees them).
-    case 'scale': {
-      const n = Number(args[0])
-      const fds = () => fs.readdirSync('/proc/self/fd').length
-      const settle = async () => {
-        for (let i = 0; i < 3; i++) {
-          global.gc?.()
-          await new Promise((r) => setTimeout(r, 100))
-        }
-      }
-      for (let i = 0; i < n / 5; i++) await lock.withLock(path.join(target, `warm-${i}.jsonl`), () => {})
-      await settle()
-      const before = { fds: fds(), ...process.memoryUsage() }
-      for (let i = 0; i < n; i++) await lock.withLock(path.join(target, `s-${i}.jsonl`), () => {})
-      await settle()
-      const after = { fds: fds(), ...process.memoryUsage() }
-      return out({
-        fdsBefore: before.fds,
-        fdsAfter: after.fds,
-        rssGrowthMb: (after.rss - before.rss) / 2 ** 20,
-        heapGrowthMb: (after.heapUsed - before.heapUsed) / 2 ** 20,
-      })
-    }
-    default:
-      throw new Error(`unknown role ${role}`)
-  }
+  if (!Object.hasOwn(MODES, mode)) throw new Error(`unknown mode ${mode}`)
+  return MODES[mode](lock)
 }
 
 main().catch((err) => {

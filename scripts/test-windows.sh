@@ -65,28 +65,31 @@ winecfg -v win10 >/dev/null 2>&1 || true
 # The specs as plain JavaScript, beside a copy of the package's JavaScript.
 cp -r index.js binding.js cli.js lib package.json "$work/pkg/"
 cp -r __test__/fixtures "$work/pkg/__test__/"
-# Every spec about the lock; not the tooling checks (benchmark, soak, fuzz, npm pack, actionlint), which
-# need Linux tools or the dev dependencies, nor the published OpenClaw generations (generations*), which
-# are fetched with npm and run on a Node 22+ from the registry, neither of which exists under Wine.
+# Every spec about the lock, and the command line's (smoke/cli); not the tooling checks (npm pack, and
+# the other smoke runs in __test__/smoke/: benchmark, soak, fuzz, actionlint), which need Linux tools or
+# the dev dependencies, nor the published OpenClaw generations (generations*), which are fetched with npm
+# and run on a Node 22+ from the registry, neither of which exists under Wine.
 specs=()
 for f in __test__/*.spec.ts; do
   name=$(basename "$f" .spec.ts)
-  case "$name" in bench | soak | fuzz | packaging | workflow | generations | generations-harness) ;; *) specs+=("$name") ;; esac
+  case "$name" in packaging | generations | generations-harness) ;; *) specs+=("$name") ;; esac
 done
+specs+=(smoke/cli)
 sources=()
 for spec in "${specs[@]}"; do sources+=("__test__/${spec}.spec.ts"); done
-npx tsc --outDir "$work/pkg/__test__" --module commonjs --target ES2022 --strict --esModuleInterop --skipLibCheck \
-  --types node "${sources[@]}" __test__/helpers.ts
+npx tsc --rootDir __test__ --outDir "$work/pkg/__test__" --module commonjs --target ES2022 --strict --esModuleInterop \
+  --skipLibCheck --types node "${sources[@]}" __test__/helpers.ts
 
 echo "Windows Node: $(cd "$work" && wine node/package/bin/node.exe -p 'process.platform + " " + process.arch + " " + process.version' 2>/dev/null > node.txt; cat node.txt)"
 status=0
 for spec in "${specs[@]}"; do
+  tap="${spec##*/}.tap"
   # Wine's Node cannot write to a Unix pipe, so its output goes to a file.
   (cd "$work/pkg" && SWL_TEST_UNDER_WINE=1 NAPI_RS_NATIVE_LIBRARY_PATH="$(winepath -w "$PWD/../session-write-lock.win32-x64.node")" \
-    wine "../node/package/bin/node.exe" --test --test-reporter=tap "__test__/${spec}.spec.js" > "../${spec}.tap" 2>&1) || status=1
-  echo "== ${spec}.spec under Wine: $(grep -E '^# (pass|fail|skipped)' "$work/${spec}.tap" | tr '\n' ' ')"
-  grep -E '^ok .*# SKIP' "$work/${spec}.tap" | sed 's/^/   /' || true
-  if grep -q '^not ok' "$work/${spec}.tap"; then grep -A 30 '^not ok' "$work/${spec}.tap"; status=1; fi
+    wine "../node/package/bin/node.exe" --test --test-reporter=tap "__test__/${spec}.spec.js" > "../${tap}" 2>&1) || status=1
+  echo "== ${spec}.spec under Wine: $(grep -E '^# (pass|fail|skipped)' "$work/${tap}" | tr '\n' ' ')"
+  grep -E '^ok .*# SKIP' "$work/${tap}" | sed 's/^/   /' || true
+  if grep -q '^not ok' "$work/${tap}"; then grep -A 30 '^not ok' "$work/${tap}"; status=1; fi
 done
 wineserver -k 2>/dev/null || true
 exit $status

@@ -104,6 +104,10 @@ fn probe(_dir: &Path) -> io::Result<NetworkFs> {
     Ok(None)
 }
 
+// The probes this thread has made: lets the tests tell a cached answer from a fresh one.
+#[cfg(test)]
+thread_local!(static PROBES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) });
+
 /// The network filesystem `dir` is on, if any. Cached per directory: a mount does not change under a
 /// running gateway, and the lock's hot path should not pay a `statfs` per acquisition.
 pub fn network_fs(dir: &Path) -> io::Result<NetworkFs> {
@@ -112,6 +116,8 @@ pub fn network_fs(dir: &Path) -> io::Result<NetworkFs> {
     if let Some(found) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(dir) {
         return Ok(*found);
     }
+    #[cfg(test)]
+    PROBES.with(|n| n.set(n.get() + 1));
     let found = probe(dir)?;
     let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
     if map.len() >= 1024 {
@@ -173,9 +179,16 @@ mod tests {
     }
 
     #[test]
-    fn the_temp_directory_is_local() {
-        assert_eq!(network_fs(&std::env::temp_dir()).unwrap(), None);
-        // Cached: a second probe answers the same.
-        assert_eq!(network_fs(&std::env::temp_dir()).unwrap(), None);
+    fn a_local_directory_is_probed_once_then_answered_from_the_cache() {
+        // A directory of its own, which no other test has asked about.
+        let dir = std::env::temp_dir().join(format!("swl-netfs-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let probes = || PROBES.with(|n| n.get());
+        let before = probes();
+        assert_eq!(network_fs(&dir).unwrap(), None);
+        assert_eq!(probes(), before + 1, "the first answer is a probe");
+        assert_eq!(network_fs(&dir).unwrap(), None);
+        assert_eq!(probes(), before + 1, "the second answer is the cached one");
+        let _ = std::fs::remove_dir(&dir);
     }
 }

@@ -9,7 +9,7 @@ import { test } from 'node:test'
 const haveCargoFuzz = spawnSync('cargo', ['fuzz', '--version']).status === 0
 
 test('every fuzz target runs clean for a few seconds', { skip: !haveCargoFuzz && 'cargo-fuzz is not installed (.ci/run installs it)' }, () => {
-  const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'scripts', 'fuzz.js'), '--seconds', '4'], {
+  const r = spawnSync(process.execPath, [path.join(__dirname, '..', '..', 'scripts', 'fuzz.js'), '--seconds', '4'], {
     encoding: 'utf8',
     timeout: 900_000,
   })

@@ -7,7 +7,7 @@ import path from 'node:path'
 import { test } from 'node:test'
 
 test('npm run soak -- --quick: kills, no loss, no overlap, no blocking leftovers', () => {
-  const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'soak', 'soak.js'), '--quick'], {
+  const r = spawnSync(process.execPath, [path.join(__dirname, '..', '..', 'soak', 'soak.js'), '--quick'], {
     encoding: 'utf8',
     timeout: 120_000,
   })

@@ -7,7 +7,7 @@ import path from 'node:path'
 import { test } from 'node:test'
 
 test('npm run bench -- --quick: every metric for every contender, correct line counts', () => {
-  const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'benchmark', 'bench.js'), '--quick'], {
+  const r = spawnSync(process.execPath, [path.join(__dirname, '..', '..', 'benchmark', 'bench.js'), '--quick'], {
     encoding: 'utf8',
     timeout: 300_000,
   })

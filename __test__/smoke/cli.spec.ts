@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process'
 import path from 'node:path'
 import { test } from 'node:test'
 
-const CLI = path.join(__dirname, '..', 'cli.js')
+const CLI = path.join(__dirname, '..', '..', 'cli.js')
 const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000 })
 
 test('demo: processes append, one model call fails, one is SIGKILLed holding the lock; every check passes', () => {

