@@ -10,21 +10,21 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /** Acquires on the calling thread, blocking it (and so the event loop) until the lock is granted. */
-export declare function acquireLockSync(sessionFile: string, options: NativeLockOptions): number
+export declare function acquireLockSync(sessionFile: string, settingsInForce: LockSettings, allowNetworkFilesystem?: boolean | undefined | null): number
 
 /**
  * Appends whole JSONL lines to the transcript in one write, repairing a torn tail first and rolling
- * back on failure. `durability` is `none`, `data` or `full`.
+ * back on failure.
  */
-export declare function appendLocked(id: number, data: Uint8Array, durability: string): AppendResult
+export declare function appendLocked(id: number, data: Uint8Array, durability: Durability): AppendResult
 
 /** What one append wrote. */
 export interface AppendResult {
   /** Byte offset where the appended lines start. */
   offset: number
   bytes: number
-  /** `completed` or `quarantined` when a torn last line was repaired first. */
-  repair?: string
+  /** Set when a torn last line was repaired first. */
+  repair?: Repair
   /** Where a quarantined fragment was moved. */
   quarantinePath?: string
 }
@@ -32,21 +32,21 @@ export interface AppendResult {
 /** Throws `SESSION_WRITE_LOCK_LOST` unless the lock is held and its sidecar is still ours. */
 export declare function assertLockHeld(id: number): void
 
-/** Per-call settings, already validated by `index.js`. */
+/** The per-call layer: what one call's options say (checked by `lib/options.js`). */
 export interface CallSettings {
   acquireTimeoutMs?: number
   staleMs?: number
   maxHoldMs?: number
   noticeAfterMs?: number
-  durability?: string
+  durability?: Durability
 }
 
 /** Aborts the wait of a ticket (`SESSION_WRITE_LOCK_ABORTED`). */
 export declare function cancelLock(ticket: number): void
 
 /**
- * A value handed to `configureSessionWriteLock`, described by `index.js` without losing `Infinity`,
- * `NaN` or its type.
+ * A value handed to `configureSessionWriteLock`, described by `lib/config.js` without losing
+ * `Infinity`, `NaN` or its type.
  */
 export interface ConfigEntry {
   key: string
@@ -57,8 +57,8 @@ export interface ConfigEntry {
 }
 
 /**
- * Sets settings from code, above the environment and the file. Every entry is validated first; on
- * an error nothing changes. A `null` value clears that key.
+ * Sets settings from code, above the environment and the file. Every entry is validated first; on an
+ * error nothing changes. A `null` value clears that key.
  */
 export declare function configureLock(entries: Array<ConfigEntry>): void
 
@@ -68,8 +68,44 @@ export interface ConfigWarning {
   message: string
 }
 
-/** Inspects one sidecar without disturbing its holder. */
-export declare function inspectLockFile(lockPath: string, staleMsWindow: number, nowMs?: number | undefined | null): LockInspection
+/** The built-in defaults. */
+export declare function defaultLockSettings(): LockSettings
+
+/**
+ * `none` (the page cache has it, as the legacy code did), `data` (`fdatasync`) or `full` (`fsync`,
+ * `F_FULLFSYNC` on macOS, and the directory of a new file).
+ */
+export type Durability = 'none' | 'data' | 'full'
+
+/**
+ * Prefix of a native error message that carries a JSON descriptor for `lib/errors.js` to turn into a
+ * typed error (a `#[napi] async fn` cannot give its error a `code` of its own).
+ */
+export declare const ERROR_DESCRIPTOR_MARK: string
+
+export declare function errorCodes(): ErrorCodes
+
+/**
+ * The `code` each kind of native error carries (the kinds of `LockError::descriptor`), so that
+ * `lib/errors.js` builds its classes from this one table.
+ */
+export interface ErrorCodes {
+  timeout: string
+  aborted: string
+  lost: string
+  unsafePath: string
+  network: string
+  config: string
+}
+
+/** The `.lock` sidecar of a held lock. */
+export declare function heldLockPath(id: number): string
+
+/** Inspects one sidecar without disturbing its holder. `now_ms` overrides the clock. */
+export declare function inspectLockFile(lockPath: string, staleMs: number, nowMs?: number | undefined | null): LockInspection
+
+/** Who wrote a sidecar. */
+export type Kind = 'kernel' | 'legacy' | 'unknown'
 
 /** Paths in `dir` whose names end in `suffix`, sorted. A missing directory has none. */
 export declare function listLockFiles(dir: string, suffix: string): Array<string>
@@ -80,8 +116,7 @@ export declare function lockHeld(id: number): boolean
 /** One `.lock` sidecar as inspection sees it. */
 export interface LockInspection {
   lockPath: string
-  /** `kernel` (this package), `legacy` (the JavaScript lock) or `unknown` (empty or malformed). */
-  kind: string
+  kind: Kind
   /** Someone holds its kernel lock right now. */
   held: boolean
   pid?: number
@@ -90,58 +125,33 @@ export interface LockInspection {
   ageMs?: number
   mtimeMs: number
   size: number
-  /** The next acquirer would take it over. */
+  /** The cleaner would remove it, and the next acquirer take it over. */
   stale: boolean
+  /** Every reason found, including those that are only reported (`too-old`). */
   staleReasons: Array<string>
   removed: boolean
 }
 
 /** Who holds a sidecar right now. */
-export declare function lockOwner(lockPath: string): LockOwner
-
-/** The holder of a sidecar, read from its payload. */
-export interface LockOwner {
-  pid?: number
-  alive?: boolean
-  /** `kernel`, `legacy`, `in-process` or `unknown`. */
-  kind: string
-  /** How long it has held the lock (`acquiredAt`, else `createdAt`). */
-  heldForMs?: number
-}
-
-/**
- * Computes the canonical lock path of a transcript without creating anything. Throws `ENOENT` when
- * the session directory does not exist.
- */
-export declare function lockPathFor(sessionFile: string): string
-
-/** The `.lock` sidecar of a held lock. */
-export declare function lockPathOf(id: number): string
-
-/** Like `resolveLockConfig`, for every acquisition: values only. */
-export declare function lockSettings(call: CallSettings, configPath?: string | undefined | null): LockSettings
+export declare function lockOwner(lockPath: string): Owner
 
 /** The settings in force for one lock call, without sources: the per-acquisition fast path. */
-export interface LockSettings {
-  acquireTimeoutMs: number
-  staleMs: number
-  maxHoldMs: number
-  noticeAfterMs: number
-  durability: string
-  /** Set only when there are new warnings about the file. */
-  warnings?: Array<ConfigWarning>
-}
+export declare function lockSettings(call: CallSettings, configPath?: string | undefined | null): LockSettings
 
-/** Limits of one acquisition, already validated and resolved by `index.js`. */
-export interface NativeLockOptions {
-  /** Milliseconds; `Infinity` waits forever. */
-  timeoutMs: number
-  /** Legacy staleness window in milliseconds. */
+/** The settings in force for one lock call. Durations are milliseconds; `Infinity` means never. */
+export interface LockSettings {
+  /** How long a caller waits for the lock. Default 60 000. */
+  acquireTimeoutMs: number
+  /** When a legacy sidecar counts as too old. Default 1 800 000. */
   staleMs: number
-  /** Revoke the hold after this many milliseconds; `Infinity` never does. */
+  /** When the watchdog revokes a hold. Default 300 000. */
   maxHoldMs: number
-  /** Lock sessions on network filesystems anyway. */
-  allowNetworkFilesystem?: boolean
+  /** When a waiter gets its one notice. Default 2 000. */
+  noticeAfterMs: number
+  /** How hard appends are pushed to storage. Default `none`. */
+  durability: Durability
+  /** Set only when there are new warnings about the configuration. */
+  warnings?: Array<ConfigWarning>
 }
 
 export declare function nativeLockStats(): NativeLockStats
@@ -167,6 +177,18 @@ export interface NativeLockStats {
   holdMs: TimingStats
 }
 
+/** The process that held the lock when a wait gave up. */
+export interface Owner {
+  pid?: number
+  alive?: boolean
+  kind: OwnerKind
+  /** How long it has held the lock, from the payload (`acquiredAt`, else `createdAt`). */
+  heldForMs?: number
+}
+
+/** What kind of holder a sidecar names. */
+export type OwnerKind = 'kernel' | 'legacy' | 'in-process' | 'unknown'
+
 /**
  * Releases every hold of the process, whichever thread took it (before a termination signal is
  * raised again). Returns how many there were.
@@ -177,27 +199,46 @@ export declare function releaseAllLocks(): number
 export declare function releaseLock(id: number): boolean
 
 /** Removes a sidecar only if it is still stale when judged again under its kernel lock. */
-export declare function removeStaleLockFile(lockPath: string, staleMsWindow: number, nowMs?: number | undefined | null): LockInspection
+export declare function removeStaleLockFile(lockPath: string, staleMs: number, nowMs?: number | undefined | null): LockInspection
+
+/** What a torn-tail repair before an append did. */
+export type Repair = 'completed' | 'quarantined'
 
 /**
  * Takes the lock at once when nothing stands in the way and returns its id (> 0); otherwise joins
  * this process's FIFO queue for the session and returns a ticket for `waitLock`, negated (< 0).
  * Never waits.
  */
-export declare function requestLock(sessionFile: string, options: NativeLockOptions): number
+export declare function requestLock(sessionFile: string, settingsInForce: LockSettings, allowNetworkFilesystem?: boolean | undefined | null): number
 
-/**
- * The effective settings, each with its source (`call`, `configure`, `env:<NAME>`, `file:<path>` or
- * `default`), in the order acquireTimeoutMs, staleMs, maxHoldMs, noticeAfterMs, durability.
- */
-export interface ResolvedLockConfig {
-  /** The values, as `lockSettings` returns them (with any new warnings). */
-  values: LockSettings
-  sources: Array<string>
-  configPath?: string
+/** The durability in force and where it came from. */
+export interface ResolvedDurability {
+  value: Durability
+  source: string
 }
 
-/** Resolves the settings through the layers: call, configure, environment, file, defaults. */
+/** Every setting in force, each with its source. */
+export interface ResolvedLockConfig {
+  configPath?: string
+  acquireTimeoutMs: ResolvedMs
+  staleMs: ResolvedMs
+  maxHoldMs: ResolvedMs
+  noticeAfterMs: ResolvedMs
+  durability: ResolvedDurability
+  /** Set only when there are new warnings about the configuration. */
+  warnings?: Array<ConfigWarning>
+}
+
+/**
+ * A duration in force and where it came from (`call`, `configure`, `env:<NAME>`, `file:<path>` or
+ * `default`).
+ */
+export interface ResolvedMs {
+  value: number
+  source: string
+}
+
+/** Resolves the settings through the layers, with the source of each. */
 export declare function resolveLockConfig(call: CallSettings, configPath?: string | undefined | null): ResolvedLockConfig
 
 /**
@@ -206,15 +247,23 @@ export declare function resolveLockConfig(call: CallSettings, configPath?: strin
  */
 export declare function revokeLock(id: number, reason: string): boolean
 
-/** Replaces the transcript atomically (temporary file and rename), keeping its mode. */
-export declare function rewriteLocked(id: number, data: Uint8Array, durability: string): number
+/**
+ * Replaces the transcript atomically (temporary file and rename), keeping its mode. Returns the bytes
+ * written.
+ */
+export declare function rewriteLocked(id: number, data: Uint8Array, durability: Durability): number
 
 /**
  * Registers the function called with `(lockId, reason)` when a hold of this environment is revoked,
- * and ties this environment's holds and waits to its life: when it is torn down, its holds are
- * released and its waits given up, at once. The listener never keeps the process alive.
+ * and ties this environment's holds and waits to its life. The listener never keeps the process alive.
  */
 export declare function setRevokeListener(listener: (lockId: number, reason: string) => void): void
+
+/**
+ * The canonical sidecar path of a transcript, without creating anything. Throws `ENOENT` when the
+ * session directory does not exist.
+ */
+export declare function sidecarPathFor(sessionFile: string): string
 
 /** Percentiles of a timing series, in milliseconds. */
 export interface TimingStats {

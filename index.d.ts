@@ -1,7 +1,14 @@
 // Public types of session-write-lock. The native binding's own types are in binding.d.ts, generated
 // from the Rust doc comments.
 
-import type { AppendResult as NativeAppendResult, LockInspection as NativeLockInspection, LockOwner, NativeLockStats } from './binding'
+import type {
+  AppendResult as NativeAppendResult,
+  Durability as NativeDurability,
+  Kind,
+  NativeLockStats,
+  Owner,
+  OwnerKind,
+} from './binding'
 
 /** Options shared by every lock call. Unknown keys are rejected with `ERR_INVALID_ARG_VALUE`. */
 export interface SessionWriteLockOptions {
@@ -46,19 +53,18 @@ export interface SessionWriteLockOptions {
  * legacy code did), `data` (`fdatasync`), `full` (`fsync`, `F_FULLFSYNC` on macOS, `FlushFileBuffers` on
  * Windows, and the directory too when the file is new, where the OS allows it).
  */
-export type Durability = 'none' | 'data' | 'full'
+export type Durability = NativeDurability
 
 export interface WaitNotice {
   sessionFile: string
   lockPath: string
   waitedMs: number
-  owner: LockOwner
+  owner: Owner
 }
 
 /** What one append wrote. `repair` is set when a torn last line was repaired first. */
-export interface AppendResult extends Omit<NativeAppendResult, 'repair'> {
+export interface AppendResult extends NativeAppendResult {
   entries: number
-  repair?: 'completed' | 'quarantined'
 }
 
 /** The held lock, as the callback sees it. It is dead once the callback has settled. */
@@ -252,13 +258,23 @@ export declare function drainSessionWriteLockStateForTest(): Promise<void>
  * `staleReasons` lists every reason found, including those only reported (`too-old`, a `hold-exceeded`
  * younger than two watchdog intervals of its holder).
  */
-export interface SessionLockInspection extends Omit<NativeLockInspection, 'pid' | 'createdAt' | 'ageMs' | 'kind'> {
-  kind: 'kernel' | 'legacy' | 'unknown' | 'unsafe'
+export interface SessionLockInspection {
+  lockPath: string
+  /** Who wrote it; `unsafe` when it could not be inspected because it is not a regular file. */
+  kind: Kind | 'unsafe'
+  /** Someone holds its kernel lock right now. */
+  held: boolean
   pid: number | null
+  pidAlive: boolean
   createdAt: string | null
   ageMs: number | null
+  mtimeMs?: number
+  size?: number
+  stale: boolean
   removable: boolean
-  /** Set when the sidecar could not be inspected (`kind: 'unsafe'`): a symlink, directory or FIFO. */
+  staleReasons: string[]
+  removed: boolean
+  /** Set when the sidecar could not be inspected (`unsafe`: a symlink, a FIFO) or removed (`EACCES`, ...). */
   error?: Error & { code: string }
 }
 
@@ -308,7 +324,7 @@ export interface TimeoutOwner {
   pid: number | null
   alive: boolean | null
   /** `kernel` (this package), `legacy` (the JavaScript lock), `in-process`, or `unknown`. */
-  kind: 'kernel' | 'legacy' | 'in-process' | 'unknown'
+  kind: OwnerKind
   /** How long it has held the lock, from its payload. */
   heldForMs: number | null
 }

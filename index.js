@@ -11,9 +11,9 @@ const errors = require('./lib/errors')
 const { checkSessionFile, checkFunction, lockOptions } = require('./lib/options')
 const config = require('./lib/config')
 const { MAX_TIMER_MS, SessionWriteLock, kAppendEncoded, kEnter, revokeAllHere, isLost, isReleased } = require('./lib/lock')
-const { encodeEntries, SessionTranscriptCorruptError, SessionTranscriptTooLargeError } = require('./lib/entries')
+const { encodeEntries } = require('./lib/entries')
 const compat = require('./lib/compat')
-const sessions = require('./lib/sessions')
+const cleanup = require('./lib/cleanup')
 const signals = require('./lib/signals')
 
 const { fromNative, SessionWriteLockAbortedError, SessionWriteLockReentrancyError } = errors
@@ -31,15 +31,6 @@ const { fromNative, SessionWriteLockAbortedError, SessionWriteLockReentrancyErro
  * `allowReentrant: false` still waits like any other caller, as the legacy lock did.
  */
 const heldHere = new AsyncLocalStorage()
-
-function nativeOptions(o) {
-  return {
-    timeoutMs: o.acquireTimeoutMs,
-    staleMs: o.staleMs,
-    maxHoldMs: o.maxHoldMs,
-    allowNetworkFilesystem: o.allowNetworkFilesystem,
-  }
-}
 
 /** The checked options of a call plus the settings in force for it (call, configure, env, file, defaults). */
 function withSettings(o) {
@@ -62,7 +53,7 @@ function heldInContext(sessionFile) {
   if (!lock) {
     let lockPath
     try {
-      lockPath = native.lockPathFor(sessionFile)
+      lockPath = native.sidecarPathFor(sessionFile)
     } catch {
       return undefined // its directory does not exist, so nothing there is held
     }
@@ -103,7 +94,7 @@ const noticed = new Map()
 function noticeWait(sessionFile, o, started) {
   let lockPath
   try {
-    lockPath = native.lockPathFor(sessionFile)
+    lockPath = native.sidecarPathFor(sessionFile)
   } catch {
     return
   }
@@ -132,7 +123,7 @@ function acquireHandle(sessionFile, o) {
   signals.arm()
   let got
   try {
-    got = native.requestLock(sessionFile, nativeOptions(o))
+    got = native.requestLock(sessionFile, o, o.allowNetworkFilesystem)
   } catch (err) {
     throw fromNative(err)
   }
@@ -151,7 +142,7 @@ async function waitForTicket(ticket, sessionFile, o) {
   try {
     return await native.waitLock(ticket)
   } catch (err) {
-    throw fromNative(err, signal?.reason)
+    throw fromNative(err, { cause: signal?.reason })
   } finally {
     clearTimeout(notice)
     signal?.removeEventListener('abort', onAbort)
@@ -234,7 +225,7 @@ function withSessionWriteLockSync(sessionFile, options, callback) {
   signals.arm()
   let id
   try {
-    id = native.acquireLockSync(sessionFile, nativeOptions(s))
+    id = native.acquireLockSync(sessionFile, s, s.allowNetworkFilesystem)
   } catch (err) {
     throw fromNative(err)
   }
@@ -347,9 +338,9 @@ exports.withSessionWriteLockSync = withSessionWriteLockSync
 exports.appendSessionEntries = appendSessionEntries
 exports.appendSessionEntriesSync = appendSessionEntriesSync
 exports.acquireSessionWriteLock = acquireSessionWriteLock
-exports.cleanStaleLockFiles = sessions.cleanStaleLockFiles
-exports.inspectSessionLocks = sessions.inspectSessionLocks
-exports.recoverSessionLocksOnStartup = sessions.recoverSessionLocksOnStartup
+exports.cleanStaleLockFiles = cleanup.cleanStaleLockFiles
+exports.inspectSessionLocks = cleanup.inspectSessionLocks
+exports.recoverSessionLocksOnStartup = cleanup.recoverSessionLocksOnStartup
 exports.resolveSessionLockMaxHoldFromTimeout = compat.resolveSessionLockMaxHoldFromTimeout
 exports.resolveSessionWriteLockOptions = compat.resolveSessionWriteLockOptions
 exports.resolveSessionWriteLockAcquireTimeoutMs = compat.resolveSessionWriteLockAcquireTimeoutMs
@@ -379,5 +370,5 @@ exports.SessionWriteLockReentrancyError = errors.SessionWriteLockReentrancyError
 exports.SessionWriteLockUnsafePathError = errors.SessionWriteLockUnsafePathError
 exports.SessionWriteLockConfigError = errors.SessionWriteLockConfigError
 exports.SessionWriteLockNetworkFilesystemError = errors.SessionWriteLockNetworkFilesystemError
-exports.SessionTranscriptCorruptError = SessionTranscriptCorruptError
-exports.SessionTranscriptTooLargeError = SessionTranscriptTooLargeError
+exports.SessionTranscriptCorruptError = errors.SessionTranscriptCorruptError
+exports.SessionTranscriptTooLargeError = errors.SessionTranscriptTooLargeError

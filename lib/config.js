@@ -1,21 +1,17 @@
 'use strict'
 
 // Settings in force: the native layer resolves call options, configureSessionWriteLock(), the
-// environment, openclaw.json and the defaults, in that order. This file only converts.
+// environment, openclaw.json and the defaults, in that order, and owns the keys and the defaults. This
+// file only converts.
 
 const native = require('../binding')
 const { fromNative, invalidArgType } = require('./errors')
 
-const KEYS = ['acquireTimeoutMs', 'staleMs', 'maxHoldMs', 'noticeAfterMs', 'durability']
+/** The built-in defaults, from the native layer. */
+const DEFAULTS = Object.freeze(native.defaultLockSettings())
 
-/** The built-in defaults (the legacy lock's limits). */
-const DEFAULTS = Object.freeze({
-  acquireTimeoutMs: 60_000,
-  staleMs: 30 * 60_000,
-  maxHoldMs: 5 * 60_000,
-  noticeAfterMs: 2_000,
-  durability: 'none',
-})
+/** The setting keys (`acquireTimeoutMs`, ..., `durability`), in report order. */
+const KEYS = Object.freeze(Object.keys(DEFAULTS))
 
 const warned = new Set()
 
@@ -26,7 +22,7 @@ function resolveNative(fn, call = {}, configPath) {
   } catch (err) {
     throw fromNative(err)
   }
-  for (const { code, message } of (r.values ?? r).warnings ?? []) {
+  for (const { code, message } of r.warnings ?? []) {
     if (warned.has(message)) continue
     warned.add(message)
     process.emitWarning(message, { code })
@@ -51,12 +47,8 @@ function resolveSessionWriteLockConfig(options = {}) {
   const { configPath, ...call } = options
   const { lockOptions } = require('./options')
   const checked = lockOptions({ ...call, ...(configPath === undefined ? {} : { configPath }) })
-  const r = resolveNative(native.resolveLockConfig, checked.call, checked.configPath)
-  const out = { configPath: r.configPath ?? null }
-  KEYS.forEach((key, i) => {
-    out[key] = { value: r.values[key], source: r.sources[i] }
-  })
-  return out
+  const { warnings, configPath: found, ...settings } = resolveNative(native.resolveLockConfig, checked.call, checked.configPath)
+  return { configPath: found ?? null, ...settings }
 }
 
 /** Settings from code, above the environment and the file (below per-call options). `null` clears one. */

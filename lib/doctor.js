@@ -5,7 +5,7 @@
 
 const path = require('node:path')
 
-const { inspectSessionLocks, removeIfStale, resolveStateDir, sessionDirectories } = require('./sessions')
+const { inspectSessionLocks, removeIfStale, resolveStateDir, sessionDirectories } = require('./cleanup')
 const { resolveSessionWriteLockConfig, KEYS } = require('./config')
 
 const USAGE = `Usage: session-write-lock doctor [dirs...] [--fix] [--json]
@@ -133,4 +133,4 @@ async function doctor(argv, { out = process.stdout, err = process.stderr } = {})
   return remaining.length || unreadable ? 1 : 0
 }
 
-module.exports = { doctor, USAGE }
+module.exports = { doctor }

@@ -6,7 +6,7 @@
 const fs = require('node:fs')
 const { constants: { MAX_STRING_LENGTH } } = require('node:buffer')
 
-const { SessionWriteLockError, SessionWriteLockUnsafePathError } = require('./errors')
+const { SessionTranscriptCorruptError, SessionTranscriptTooLargeError, SessionWriteLockUnsafePathError } = require('./errors')
 
 /** The most one append may write: larger batches are refused before anything is locked. */
 const MAX_APPEND_BYTES = 128 * 2 ** 20
@@ -42,24 +42,6 @@ function encodeEntries(entries) {
   const data = Buffer.from(text, 'utf8')
   if (data.length > MAX_APPEND_BYTES) throw tooLarge(`${data.length} bytes`)
   return { data, count: list.length }
-}
-
-/** A transcript line that is not valid JSON (other than an unterminated last line). */
-class SessionTranscriptCorruptError extends SessionWriteLockError {
-  constructor(path, line, cause) {
-    super(`invalid JSON on line ${line} of ${path}: ${cause.message}`, 'SESSION_TRANSCRIPT_CORRUPT', { path, line }, { cause })
-  }
-}
-
-/** `lock.read()` of a transcript larger than a JavaScript string can hold. */
-class SessionTranscriptTooLargeError extends SessionWriteLockError {
-  constructor(path, size) {
-    super(
-      `transcript ${path} is ${size} bytes, more than lock.read() can return in one string (${MAX_STRING_LENGTH}); read it in pieces instead`,
-      'SESSION_TRANSCRIPT_TOO_LARGE',
-      { path, size, limit: MAX_STRING_LENGTH },
-    )
-  }
 }
 
 function unsafe(path, what) {
@@ -107,4 +89,4 @@ function readEntries(path) {
   return entries
 }
 
-module.exports = { encodeEntries, readEntries, SessionTranscriptCorruptError, SessionTranscriptTooLargeError, MAX_APPEND_BYTES }
+module.exports = { encodeEntries, readEntries }

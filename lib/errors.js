@@ -1,8 +1,23 @@
 'use strict'
 
-// Error classes with stable `code`s, and the conversion of native error descriptors into them.
+// Error classes with stable `code`s, and the conversion of native error descriptors into them. The codes
+// of errors the native side raises come from it (`errorCodes()`); the few raised only here are defined
+// here.
 
 const { getSystemErrorMap } = require('node:util')
+const { constants: { MAX_STRING_LENGTH } } = require('node:buffer')
+
+const native = require('../binding')
+
+const CODES = native.errorCodes()
+
+/**
+ * The `code`s of lock contention that OpenClaw 2026.5+ recognises (`isSessionWriteLockTimeoutError`,
+ * `isSessionWriteLockAcquireError`), so that the gateway's failover never reads a busy session as a
+ * model failure, whichever of our functions raised it.
+ */
+const SESSION_WRITE_LOCK_TIMEOUT_CODE = CODES.timeout
+const SESSION_WRITE_LOCK_STALE_CODE = 'OPENCLAW_SESSION_WRITE_LOCK_STALE'
 
 class SessionWriteLockError extends Error {
   constructor(message, code, fields, options) {
@@ -12,14 +27,6 @@ class SessionWriteLockError extends Error {
     Object.assign(this, fields)
   }
 }
-
-/**
- * The `code`s of lock contention that OpenClaw 2026.5+ recognises (`isSessionWriteLockTimeoutError`,
- * `isSessionWriteLockAcquireError`), so that the gateway's failover never reads a busy session as a
- * model failure, whichever of our functions raised it.
- */
-const SESSION_WRITE_LOCK_TIMEOUT_CODE = 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT'
-const SESSION_WRITE_LOCK_STALE_CODE = 'OPENCLAW_SESSION_WRITE_LOCK_STALE'
 
 /** `pid=<P> alive=<bool> ageMs=<N>`: how the 2026.7 message names a holder. */
 function ownerLabel(owner) {
@@ -81,16 +88,17 @@ function isSessionWriteLockAcquireError(err) {
   return isSessionWriteLockTimeoutError(err) || isSessionWriteLockStaleError(err)
 }
 
+/** The wait was aborted by its `signal`; `cause` is the signal's reason. */
 class SessionWriteLockAbortedError extends SessionWriteLockError {
   constructor(message, fields, options) {
-    super(message, 'SESSION_WRITE_LOCK_ABORTED', fields, options)
+    super(message, CODES.aborted, fields, options)
   }
 }
 
 /** The hold was released, revoked by the watchdog, or its sidecar was taken over. */
 class SessionWriteLockLostError extends SessionWriteLockError {
   constructor(message, fields) {
-    super(message, 'SESSION_WRITE_LOCK_LOST', fields)
+    super(message, CODES.lost, fields)
   }
 }
 
@@ -101,24 +109,42 @@ class SessionWriteLockReentrancyError extends SessionWriteLockError {
   }
 }
 
-/** A symlink, directory, FIFO or hard link sits at the lock path. It is left untouched. */
+/** A symlink, directory, FIFO or hard link sits at the lock path (or the transcript's). It is left untouched. */
 class SessionWriteLockUnsafePathError extends SessionWriteLockError {
   constructor(message, fields) {
-    super(message, 'SESSION_WRITE_LOCK_UNSAFE_PATH', fields)
+    super(message, CODES.unsafePath, fields)
   }
 }
 
 /** The session directory is on NFS, SMB or another network filesystem, and no opt-in was given. */
 class SessionWriteLockNetworkFilesystemError extends SessionWriteLockError {
   constructor(message, fields) {
-    super(message, 'SESSION_WRITE_LOCK_NETWORK_FS', fields)
+    super(message, CODES.network, fields)
   }
 }
 
 /** A configuration value (file, environment or code) is invalid. */
 class SessionWriteLockConfigError extends SessionWriteLockError {
   constructor(message, fields) {
-    super(message, 'SESSION_WRITE_LOCK_CONFIG', fields)
+    super(message, CODES.config, fields)
+  }
+}
+
+/** A transcript line that is not valid JSON (other than an unterminated last line). */
+class SessionTranscriptCorruptError extends SessionWriteLockError {
+  constructor(path, line, cause) {
+    super(`invalid JSON on line ${line} of ${path}: ${cause.message}`, 'SESSION_TRANSCRIPT_CORRUPT', { path, line }, { cause })
+  }
+}
+
+/** `lock.read()` of a transcript larger than a JavaScript string can hold. */
+class SessionTranscriptTooLargeError extends SessionWriteLockError {
+  constructor(path, size) {
+    super(
+      `transcript ${path} is ${size} bytes, more than lock.read() can return in one string (${MAX_STRING_LENGTH}); read it in pieces instead`,
+      'SESSION_TRANSCRIPT_TOO_LARGE',
+      { path, size, limit: MAX_STRING_LENGTH },
+    )
   }
 }
 
@@ -143,46 +169,36 @@ function describe(value) {
   return `type ${typeof value} (${String(value)})`
 }
 
-const DESCRIPTOR_MARK = '\u0001swl:'
+/** The class of each kind of native error descriptor (`LockError::descriptor`). */
+const CLASS_OF = {
+  timeout: SessionWriteLockTimeoutError,
+  aborted: SessionWriteLockAbortedError,
+  lost: SessionWriteLockLostError,
+  unsafe: SessionWriteLockUnsafePathError,
+  config: SessionWriteLockConfigError,
+  network: SessionWriteLockNetworkFilesystemError,
+}
 
 /**
- * Turns an error thrown by the native binding into the matching public error. `lockPath` names the
- * sidecar when the native side only knew the lock by its id.
+ * Turns an error thrown by the native binding into the matching public error. `cause` becomes the
+ * `cause` of an abort; `lockPath` names the sidecar when the native side knew the lock only by its id.
  */
-function fromNative(err, cause, lockPath) {
+function fromNative(err, { cause, lockPath } = {}) {
   const message = typeof err?.message === 'string' ? err.message : ''
-  if (!message.startsWith(DESCRIPTOR_MARK)) return err
-  const { kind, code, message: text, ...fields } = JSON.parse(message.slice(DESCRIPTOR_MARK.length))
-  switch (kind) {
-    case 'timeout':
-      return new SessionWriteLockTimeoutError(text, fields)
-    case 'aborted':
-      return new SessionWriteLockAbortedError(text, fields, cause === undefined ? undefined : { cause })
-    case 'lost':
-      if (lockPath && String(fields.lockPath).startsWith('(lock ')) {
-        return new SessionWriteLockLostError(`session write lock lost (${fields.reason}): ${lockPath}`, { ...fields, lockPath })
-      }
-      return new SessionWriteLockLostError(text, fields)
-    case 'unsafe':
-      return new SessionWriteLockUnsafePathError(text, fields)
-    case 'config':
-      return new SessionWriteLockConfigError(text, fields)
-    case 'network':
-      return new SessionWriteLockNetworkFilesystemError(text, fields)
-    case 'type': {
-      const e = new TypeError(text)
-      e.code = code
-      return e
-    }
-    default: {
-      // I/O: shaped like Node's own fs errors (code, errno, syscall, path). On Windows the addon has no
-      // number to give (a Win32 code is not what Node reports); Node's own, libuv's, is found by name.
-      const e = new Error(`${code}: ${text}`)
-      Object.assign(e, { code, ...fields })
-      if (e.errno == null) e.errno = errnoOf(code)
-      return e
-    }
+  if (!message.startsWith(native.ERROR_DESCRIPTOR_MARK)) return err
+  const { kind, code, message: text, ...fields } = JSON.parse(message.slice(native.ERROR_DESCRIPTOR_MARK.length))
+  if (kind === 'lost' && fields.lockPath === null) {
+    return new SessionWriteLockLostError(`session write lock lost (${fields.reason}): ${lockPath}`, { ...fields, lockPath })
   }
+  if (kind === 'aborted') return new SessionWriteLockAbortedError(text, fields, cause === undefined ? undefined : { cause })
+  if (CLASS_OF[kind]) return new CLASS_OF[kind](text, fields)
+  if (kind === 'type') return Object.assign(new TypeError(text), { code })
+  // I/O: shaped like Node's own fs errors (code, errno, syscall, path). On Windows the addon has no
+  // number to give (a Win32 code is not what Node reports); Node's own, libuv's, is found by name.
+  const e = new Error(`${code}: ${text}`)
+  Object.assign(e, { code, ...fields })
+  if (e.errno == null) e.errno = errnoOf(code)
+  return e
 }
 
 let errnoByName
@@ -207,6 +223,8 @@ module.exports = {
   SessionWriteLockUnsafePathError,
   SessionWriteLockConfigError,
   SessionWriteLockNetworkFilesystemError,
+  SessionTranscriptCorruptError,
+  SessionTranscriptTooLargeError,
   invalidArgType,
   invalidArgValue,
   fromNative,

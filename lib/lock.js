@@ -63,7 +63,7 @@ native.setRevokeListener((id, reason) => {
  * aborts and the notice goes out now, before the caller sees the error. The listener then finds nothing.
  */
 function failed(lock, err) {
-  const error = fromNative(err, undefined, lock.lockPath)
+  const error = fromNative(err, { lockPath: lock.lockPath })
   if (error?.code === 'SESSION_WRITE_LOCK_LOST' && live.get(lock[kId]) === lock) notifyRevoked(lock, error.reason)
   return error
 }
@@ -99,7 +99,7 @@ class SessionWriteLock {
     this[kReleased] = false
     this.onRevoked = onRevoked
     this.durability = durability
-    this.lockPath = native.lockPathOf(id)
+    this.lockPath = native.heldLockPath(id)
     this.sessionFile = path.resolve(sessionFile)
     live.set(id, this)
   }

@@ -3,10 +3,15 @@
 // Argument checks for the public functions. Everything here runs before the disk is touched. Per-call
 // limits are only checked here; what is in force comes from lib/config.js, which resolves the layers.
 
+const native = require('../binding')
 const { invalidArgType, invalidArgValue } = require('./errors')
 
-const DURABILITIES = ['none', 'data', 'full']
-const LIMITS = ['acquireTimeoutMs', 'staleMs', 'maxHoldMs', 'noticeAfterMs']
+/** `none`, `data`, `full`: the native `Durability` enum's values. */
+const DURABILITIES = Object.values(native.Durability)
+/** The duration settings (`acquireTimeoutMs`, `staleMs`, ...): the native defaults' numeric keys. */
+const LIMITS = Object.entries(native.defaultLockSettings())
+  .filter(([, value]) => typeof value === 'number')
+  .map(([key]) => key)
 const LOCK_OPTION_KEYS = new Set([
   ...LIMITS,
   'durability',
@@ -83,4 +88,4 @@ function isAbortSignal(value) {
   )
 }
 
-module.exports = { checkSessionFile, checkFunction, duration, lockOptions, isAbortSignal, LIMITS }
+module.exports = { checkSessionFile, checkFunction, duration, lockOptions, isAbortSignal }

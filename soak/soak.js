@@ -71,8 +71,10 @@ async function verify() {
     const name = `s${n}.jsonl`
     const file = path.join(dir, name)
     if (!fs.existsSync(file)) continue
-    // A new acquirer must get through: no sidecar left by a killed worker may block it.
-    await withSessionWriteLock(file, { acquireTimeoutMs: 5000 }, () => {})
+    // A new acquirer must get through: no sidecar left by a killed worker may block it for long. A legacy
+    // worker killed between creating its sidecar and writing the payload leaves an empty file, which is
+    // taken over once unchanged for 30 s (docs/design.md, stale rules); anything else goes at once.
+    await withSessionWriteLock(file, { acquireTimeoutMs: 45_000 }, () => {})
     const lines = fs.readFileSync(file, 'utf8').split('\n')
     if (lines.at(-1) !== '') pendingTails++ // a killed writer's last fragment: the next append repairs it
     for (const line of lines.slice(0, -1)) {

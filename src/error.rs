@@ -8,13 +8,42 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+/// A configuration problem, with everything the message names as fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub message: String,
+    pub fields: Value,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// What kind of holder a sidecar names.
+#[cfg_attr(feature = "node", napi_derive::napi(string_enum = "kebab-case"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OwnerKind {
+    /// A holder of this package, in another process.
+    Kernel,
+    /// The legacy JavaScript lock.
+    Legacy,
+    /// This very process.
+    InProcess,
+    /// The payload could not be read.
+    Unknown,
+}
+
 /// The process that held the lock when a wait gave up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "node", napi_derive::napi(object))]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Owner {
     pub pid: Option<i64>,
     pub alive: Option<bool>,
-    /// `kernel`, `legacy`, `unknown` (payload unreadable) or `in-process`.
-    pub kind: &'static str,
+    pub kind: OwnerKind,
     /// How long it has held the lock, from the payload (`acquiredAt`, else `createdAt`).
     pub held_for_ms: Option<i64>,
 }
@@ -33,8 +62,12 @@ pub enum LockError {
     #[error("session write lock wait aborted: {}", .lock_path.display())]
     Aborted { lock_path: PathBuf, waited_ms: u64 },
 
-    #[error("session write lock lost ({reason}): {}", .lock_path.display())]
-    Lost { lock_path: PathBuf, reason: String },
+    /// `lock_path` is `None` when only the lock's id is known (the JavaScript side knows the path).
+    #[error("session write lock lost ({reason}): {}", .lock_path.as_deref().map_or_else(|| "(released lock)".to_string(), |p| p.display().to_string()))]
+    Lost {
+        lock_path: Option<PathBuf>,
+        reason: String,
+    },
 
     /// A symlink, directory, FIFO or hard-linked file sits at the lock path; it is left untouched.
     #[error("refusing to use {}: the lock path is {what}, not a regular file we can own", .path.display())]
@@ -50,7 +83,7 @@ pub enum LockError {
 
     /// A configuration value (file, environment or `configureSessionWriteLock`) is invalid.
     #[error("{0}")]
-    Config(crate::config::ConfigError),
+    Config(ConfigError),
 
     #[error("{syscall} failed for {}: {source}", .path.display())]
     Io {
@@ -70,12 +103,6 @@ pub enum LockError {
     },
 }
 
-impl Owner {
-    pub fn to_json(&self) -> Value {
-        json!({ "pid": self.pid, "alive": self.alive, "kind": self.kind, "heldForMs": self.held_for_ms })
-    }
-}
-
 /// `pid=<P> alive=<bool> ageMs=<N>`, or `owner=unknown`, as the 2026.7 message says it (2026.2 to 2026.4
 /// said `pid=<P>` alone, a prefix of this).
 fn owner_label(owner: &Owner) -> String {
@@ -89,9 +116,18 @@ fn owner_label(owner: &Owner) -> String {
     label
 }
 
-/// The `code` of a lock timeout: the one every OpenClaw generation since 2026.5 recognises, so that the
-/// gateway's failover reads contention as contention, whichever API raised it.
-pub const TIMEOUT_CODE: &str = "OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT";
+/// The stable `code` of each error the lock raises (I/O errors carry their errno name instead).
+pub mod codes {
+    /// A lock timeout: the code every OpenClaw generation since 2026.5 recognises, so that the
+    /// gateway's failover reads contention as contention, whichever API raised it.
+    pub const TIMEOUT: &str = "OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT";
+    pub const ABORTED: &str = "SESSION_WRITE_LOCK_ABORTED";
+    pub const LOST: &str = "SESSION_WRITE_LOCK_LOST";
+    pub const UNSAFE_PATH: &str = "SESSION_WRITE_LOCK_UNSAFE_PATH";
+    pub const NETWORK_FS: &str = "SESSION_WRITE_LOCK_NETWORK_FS";
+    pub const CONFIG: &str = "SESSION_WRITE_LOCK_CONFIG";
+    pub const INVALID_ARG: &str = "ERR_INVALID_ARG_VALUE";
+}
 
 impl LockError {
     pub fn io(syscall: &'static str, path: &Path, source: io::Error) -> Self {
@@ -111,13 +147,13 @@ impl LockError {
     /// The stable `code` string the JavaScript error carries.
     pub fn code(&self) -> String {
         match self {
-            LockError::Timeout { .. } => TIMEOUT_CODE.into(),
-            LockError::Aborted { .. } => "SESSION_WRITE_LOCK_ABORTED".into(),
-            LockError::Lost { .. } => "SESSION_WRITE_LOCK_LOST".into(),
-            LockError::UnsafeLockPath { .. } => "SESSION_WRITE_LOCK_UNSAFE_PATH".into(),
-            LockError::NetworkFilesystem { .. } => "SESSION_WRITE_LOCK_NETWORK_FS".into(),
-            LockError::InvalidArgument { .. } => "ERR_INVALID_ARG_VALUE".into(),
-            LockError::Config(_) => "SESSION_WRITE_LOCK_CONFIG".into(),
+            LockError::Timeout { .. } => codes::TIMEOUT.into(),
+            LockError::Aborted { .. } => codes::ABORTED.into(),
+            LockError::Lost { .. } => codes::LOST.into(),
+            LockError::UnsafeLockPath { .. } => codes::UNSAFE_PATH.into(),
+            LockError::NetworkFilesystem { .. } => codes::NETWORK_FS.into(),
+            LockError::InvalidArgument { .. } => codes::INVALID_ARG.into(),
+            LockError::Config(_) => codes::CONFIG.into(),
             LockError::Io { source, .. } | LockError::NotRolledBack { source, .. } => {
                 crate::os_file::errno_name(source).to_string()
             }
@@ -139,7 +175,7 @@ impl LockError {
                 "lockPath": lock_path,
                 "timeoutMs": timeout_ms,
                 "waitedMs": waited_ms,
-                "owner": owner.to_json(),
+                "owner": owner,
             }),
             LockError::Aborted {
                 lock_path,
@@ -206,7 +242,7 @@ mod tests {
             owner: Owner {
                 pid: Some(42),
                 alive: Some(true),
-                kind: "kernel",
+                kind: OwnerKind::Kernel,
                 held_for_ms: Some(5),
             },
         };
@@ -244,7 +280,7 @@ mod tests {
             owner: Owner {
                 pid: None,
                 alive: None,
-                kind: "unknown",
+                kind: OwnerKind::Unknown,
                 held_for_ms: None,
             },
         };

@@ -108,17 +108,23 @@ pub fn check_tail_repair(data: &[u8]) {
 /// The configuration parser: no panic on any text; every accepted value is valid.
 pub fn check_config(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
+    let durations = |l: &config::Layer| {
+        [
+            l.acquire_timeout_ms,
+            l.stale_ms,
+            l.max_hold_ms,
+            l.notice_after_ms,
+        ]
+    };
     if let Ok((layer, _)) = config::file_layer(&text, std::path::Path::new("/fuzz/openclaw.json")) {
-        for v in layer.into_iter().flatten() {
-            if let config::Setting::Ms(ms) = v {
-                assert!(ms >= 0.0, "accepted a negative duration");
-            }
+        for ms in durations(&layer).into_iter().flatten() {
+            assert!(ms >= 0.0, "accepted a negative duration");
         }
     }
     let value = text.lines().next().unwrap_or_default().to_string();
     let env = config::env_layer(|name| name.ends_with("_STALE_MS").then(|| value.clone()));
     if let Ok(layer) = env {
-        assert!(layer[1].is_none_or(|v| v.ms() >= 0.0));
+        assert!(layer.stale_ms.is_none_or(|ms| ms >= 0.0));
     }
 }
 

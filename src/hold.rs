@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use crate::error::LockError;
 use crate::jsonl::{self, Appended, Durability};
+use crate::kernel_lock;
 use crate::registry::Turn;
 use crate::sidecar::{self, FileId, LockTarget};
 use crate::stats::{self, COUNTERS, HOLD_TIMES};
-use crate::{clock, kernel_lock, monitor, payload, process};
 
 /// Called (from the monitor thread) with the hold's id and the reason when a hold is revoked.
 pub type RevokeHook = Arc<dyn Fn(u64, &str) + Send + Sync>;
@@ -108,7 +108,6 @@ impl Held {
                 last_refresh: now,
             }),
         });
-        monitor::watch(&hold);
         Held(hold)
     }
 
@@ -116,18 +115,6 @@ impl Held {
     pub fn share(&self) -> Arc<Hold> {
         Arc::clone(&self.0)
     }
-}
-
-/// Writes our payload (pid, createdAt, starttime, the kernel marker, acquiredAt) into a sidecar we hold,
-/// whose current length is `old_len`.
-pub fn write_our_payload(file: &File, old_len: u64, acquired_at_ms: i64) -> std::io::Result<()> {
-    sidecar::write_payload(file, our_payload(acquired_at_ms).as_bytes(), old_len)
-}
-
-/// Our payload as of now, for a hold acquired at `acquired_at_ms`.
-pub fn our_payload(acquired_at_ms: i64) -> String {
-    let (pid, starttime) = process::self_identity();
-    payload::render(pid, clock::now_ms(), acquired_at_ms, starttime)
 }
 
 impl Hold {
@@ -141,7 +128,7 @@ impl Hold {
 
     fn lost_error(&self, inner: &Inner) -> LockError {
         LockError::Lost {
-            lock_path: self.target.lock_path.clone(),
+            lock_path: Some(self.target.lock_path.clone()),
             reason: inner.lost.clone().unwrap_or_else(|| "released".into()),
         }
     }
@@ -268,7 +255,7 @@ impl Hold {
         }
         let refresh_due = now.duration_since(self.inner().last_refresh) >= self.refresh_every;
         let refreshed = self.with_file(|file| {
-            refresh_due.then(|| write_our_payload(file, u64::MAX, self.acquired_at_ms))
+            refresh_due.then(|| sidecar::write_our_payload(file, u64::MAX, self.acquired_at_ms))
         });
         if let Ok(Some(_)) = refreshed {
             self.inner().last_refresh = now;

@@ -12,24 +12,16 @@ use crate::process::{self, Os};
 use crate::staleness::{self, Context, Judge, Verdict};
 use crate::{clock, kernel_lock, sidecar};
 
+/// Who wrote a sidecar.
+#[cfg_attr(feature = "node", napi_derive::napi(string_enum = "lowercase"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// Written by a holder of this package's protocol.
+    /// A holder of this package's protocol.
     Kernel,
-    /// Written by the legacy JavaScript lock.
+    /// The legacy JavaScript lock.
     Legacy,
-    /// Empty or malformed.
+    /// Nobody we can tell: empty or malformed.
     Unknown,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Kernel => "kernel",
-            Kind::Legacy => "legacy",
-            Kind::Unknown => "unknown",
-        }
-    }
 }
 
 /// One sidecar, as `inspectSessionLocks` and `cleanStaleLockFiles` report it.
@@ -175,7 +167,8 @@ pub fn remove_if_stale(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payload::{format_iso_ms, render};
+    use crate::clock::format_iso_ms;
+    use crate::payload::render;
 
     fn dir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("swl-inspect-{tag}-{}", std::process::id()));

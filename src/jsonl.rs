@@ -5,31 +5,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
+use crate::clock;
+pub use crate::durability::Durability;
 use crate::error::LockError;
 use crate::os_file::{self, read_exact_at};
-use crate::{clock, payload};
-
-/// How hard a write is pushed to stable storage before it resolves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability {
-    /// No sync: the page cache has it (what the legacy code did).
-    None,
-    /// `fdatasync` of the transcript.
-    Data,
-    /// `fsync` of the transcript (`F_FULLFSYNC` on macOS) and of its directory when the file is new.
-    Full,
-}
-
-impl Durability {
-    pub fn parse(s: &str) -> Option<Durability> {
-        match s {
-            "none" => Some(Durability::None),
-            "data" => Some(Durability::Data),
-            "full" => Some(Durability::Full),
-            _ => None,
-        }
-    }
-}
 
 /// What a torn-tail repair did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,7 +211,7 @@ fn is_json_value(bytes: &[u8]) -> bool {
 
 /// Writes a torn fragment to `<file>.corrupt-<timestamp>` (a new file, never an existing one).
 fn quarantine(path: &Path, fragment: &[u8]) -> Result<PathBuf, LockError> {
-    let stamp = payload::format_iso_ms(clock::now_ms()).replace(':', "-");
+    let stamp = clock::format_iso_ms(clock::now_ms()).replace(':', "-");
     for n in 0..100 {
         let suffix = if n == 0 {
             String::new()

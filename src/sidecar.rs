@@ -8,7 +8,8 @@ use std::path::{Component, Path, PathBuf};
 use crate::error::LockError;
 use crate::os_file;
 pub use crate::os_file::FileId;
-use crate::payload::MAX_PAYLOAD_BYTES;
+use crate::payload::{self, MAX_PAYLOAD_BYTES};
+use crate::{clock, process};
 
 /// Where the sidecar of a transcript lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -318,6 +319,18 @@ pub fn write_payload(file: &File, payload: &[u8], old_len: u64) -> io::Result<()
         file.set_len(payload.len() as u64)?;
     }
     Ok(())
+}
+
+/// Writes our payload (pid, createdAt, starttime, the kernel marker, acquiredAt) into a sidecar we hold,
+/// whose current length is `old_len`.
+pub fn write_our_payload(file: &File, old_len: u64, acquired_at_ms: i64) -> std::io::Result<()> {
+    write_payload(file, our_payload(acquired_at_ms).as_bytes(), old_len)
+}
+
+/// Our payload as of now, for a hold acquired at `acquired_at_ms`.
+pub fn our_payload(acquired_at_ms: i64) -> String {
+    let (pid, starttime) = process::self_identity();
+    payload::render(pid, clock::now_ms(), acquired_at_ms, starttime)
 }
 
 /// Unlinks `path` only if it still names the file with identity `id`. Returns whether it did.

@@ -5,60 +5,151 @@
 //! The file is parsed only when it changes (device, inode, mtime or size differ), so a lock call costs
 //! one `stat` of it, and an edit takes effect on the next acquisition without a restart.
 
+mod file;
+pub mod raw;
+
 use std::fmt;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{json, Value as Json};
+use serde_json::json;
 
-use crate::jsonl::Durability;
+pub use file::{config_path, file_layer, MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH};
+use raw::Raw;
 
-/// The keys under `session.writeLock`, in report order.
-pub const KEYS: [&str; 5] = [
-    "acquireTimeoutMs",
-    "staleMs",
-    "maxHoldMs",
-    "noticeAfterMs",
-    "durability",
-];
+use crate::durability::Durability;
+use crate::error::ConfigError;
 
-/// The environment variable of each key (the names OpenClaw itself adopted).
-pub const ENV: [&str; 5] = [
-    "OPENCLAW_SESSION_WRITE_LOCK_ACQUIRE_TIMEOUT_MS",
-    "OPENCLAW_SESSION_WRITE_LOCK_STALE_MS",
-    "OPENCLAW_SESSION_WRITE_LOCK_MAX_HOLD_MS",
-    "OPENCLAW_SESSION_WRITE_LOCK_NOTICE_AFTER_MS",
-    "OPENCLAW_SESSION_WRITE_LOCK_DURABILITY",
-];
+/// One setting: its name under `session.writeLock` and its environment variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    AcquireTimeoutMs,
+    StaleMs,
+    MaxHoldMs,
+    NoticeAfterMs,
+    Durability,
+}
 
-const DURABILITY: usize = 4;
+impl Key {
+    /// Every key, in report order.
+    pub const ALL: [Key; 5] = [
+        Key::AcquireTimeoutMs,
+        Key::StaleMs,
+        Key::MaxHoldMs,
+        Key::NoticeAfterMs,
+        Key::Durability,
+    ];
 
+    pub fn name(self) -> &'static str {
+        match self {
+            Key::AcquireTimeoutMs => "acquireTimeoutMs",
+            Key::StaleMs => "staleMs",
+            Key::MaxHoldMs => "maxHoldMs",
+            Key::NoticeAfterMs => "noticeAfterMs",
+            Key::Durability => "durability",
+        }
+    }
+
+    /// The environment variable (the first three are the names OpenClaw itself adopted).
+    pub fn env(self) -> &'static str {
+        match self {
+            Key::AcquireTimeoutMs => "OPENCLAW_SESSION_WRITE_LOCK_ACQUIRE_TIMEOUT_MS",
+            Key::StaleMs => "OPENCLAW_SESSION_WRITE_LOCK_STALE_MS",
+            Key::MaxHoldMs => "OPENCLAW_SESSION_WRITE_LOCK_MAX_HOLD_MS",
+            Key::NoticeAfterMs => "OPENCLAW_SESSION_WRITE_LOCK_NOTICE_AFTER_MS",
+            Key::Durability => "OPENCLAW_SESSION_WRITE_LOCK_DURABILITY",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Key> {
+        Key::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    pub fn names() -> Vec<&'static str> {
+        Key::ALL.iter().map(|k| k.name()).collect()
+    }
+}
+
+/// What one source (the call, `configure`, the environment, the file) says; `None` where it is
+/// silent. Durations are milliseconds, `f64::INFINITY` for "never".
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Layer {
+    pub acquire_timeout_ms: Option<f64>,
+    pub stale_ms: Option<f64>,
+    pub max_hold_ms: Option<f64>,
+    pub notice_after_ms: Option<f64>,
+    pub durability: Option<Durability>,
+}
+
+/// One validated value: milliseconds, or a durability.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Setting {
-    /// Milliseconds; `f64::INFINITY` means "never".
+pub enum Value {
     Ms(f64),
     Durability(Durability),
 }
 
-impl Setting {
-    pub fn ms(self) -> f64 {
-        match self {
-            Setting::Ms(v) => v,
-            Setting::Durability(_) => f64::NAN,
+impl Layer {
+    /// Sets `key`; `validate` hands out the kind of value each key takes.
+    pub fn set(&mut self, key: Key, value: Value) {
+        match (key, value) {
+            (Key::Durability, Value::Durability(d)) => self.durability = Some(d),
+            (Key::AcquireTimeoutMs, Value::Ms(ms)) => self.acquire_timeout_ms = Some(ms),
+            (Key::StaleMs, Value::Ms(ms)) => self.stale_ms = Some(ms),
+            (Key::MaxHoldMs, Value::Ms(ms)) => self.max_hold_ms = Some(ms),
+            (Key::NoticeAfterMs, Value::Ms(ms)) => self.notice_after_ms = Some(ms),
+            _ => unreachable!("validate gives each key its kind of value"),
+        }
+    }
+
+    pub fn clear(&mut self, key: Key) {
+        match key {
+            Key::AcquireTimeoutMs => self.acquire_timeout_ms = None,
+            Key::StaleMs => self.stale_ms = None,
+            Key::MaxHoldMs => self.max_hold_ms = None,
+            Key::NoticeAfterMs => self.notice_after_ms = None,
+            Key::Durability => self.durability = None,
+        }
+    }
+
+    pub fn has(&self, key: Key) -> bool {
+        match key {
+            Key::AcquireTimeoutMs => self.acquire_timeout_ms.is_some(),
+            Key::StaleMs => self.stale_ms.is_some(),
+            Key::MaxHoldMs => self.max_hold_ms.is_some(),
+            Key::NoticeAfterMs => self.notice_after_ms.is_some(),
+            Key::Durability => self.durability.is_some(),
         }
     }
 }
 
-pub fn defaults() -> [Setting; 5] {
-    [
-        Setting::Ms(60_000.0),
-        Setting::Ms(1_800_000.0),
-        Setting::Ms(300_000.0),
-        Setting::Ms(2_000.0),
-        Setting::Durability(Durability::None),
-    ]
+/// Every setting in force.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    pub acquire_timeout_ms: f64,
+    pub stale_ms: f64,
+    pub max_hold_ms: f64,
+    pub notice_after_ms: f64,
+    pub durability: Durability,
+}
+
+/// The built-in defaults: the acquire timeout of OpenClaw 2026.5+ (60 s; 2026.2 to 2026.4 waited 10 s),
+/// and the legacy lock's staleness window and longest hold.
+pub const DEFAULTS: Settings = Settings {
+    acquire_timeout_ms: 60_000.0,
+    stale_ms: 1_800_000.0,
+    max_hold_ms: 300_000.0,
+    notice_after_ms: 2_000.0,
+    durability: Durability::None,
+};
+
+/// Where each setting in force came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sources {
+    pub acquire_timeout_ms: Source,
+    pub stale_ms: Source,
+    pub max_hold_ms: Source,
+    pub notice_after_ms: Source,
+    pub durability: Source,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,107 +173,12 @@ impl fmt::Display for Source {
     }
 }
 
-/// A configuration problem, with everything the message names as fields.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConfigError {
-    pub message: String,
-    pub fields: Json,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
 /// Something about the configuration that is worth one warning, not an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
     /// `SESSION_WRITE_LOCK_CONFIG_UNKNOWN_KEY` or `SESSION_WRITE_LOCK_CONFIG_UNREADABLE`.
     pub code: &'static str,
     pub message: String,
-}
-
-/// The most of `openclaw.json` ever read: anything larger is refused, not slurped (`/dev/zero`).
-pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
-
-/// Deeper nesting than this is refused before parsing: the JSON5 parser recurses once per level, and a
-/// file 30 000 levels deep would overflow the stack.
-pub const MAX_CONFIG_DEPTH: usize = 256;
-
-/// A raw value as some source gave it, before validation.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Raw {
-    Null,
-    Bool(bool),
-    Number(f64),
-    Text(String),
-    Array,
-    Object(Vec<(String, Raw)>),
-}
-
-impl fmt::Display for Raw {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Raw::Null => f.write_str("null"),
-            Raw::Bool(b) => write!(f, "{b}"),
-            Raw::Number(n) if n.is_infinite() => {
-                f.write_str(if *n > 0.0 { "Infinity" } else { "-Infinity" })
-            }
-            Raw::Number(n) => write!(f, "{n}"),
-            Raw::Text(s) => write!(f, "{s:?}"),
-            Raw::Array => f.write_str("an array"),
-            Raw::Object(_) => f.write_str("an object"),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Raw {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Raw, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Raw;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON5 value")
-            }
-            fn visit_unit<E>(self) -> Result<Raw, E> {
-                Ok(Raw::Null)
-            }
-            fn visit_none<E>(self) -> Result<Raw, E> {
-                Ok(Raw::Null)
-            }
-            fn visit_bool<E>(self, b: bool) -> Result<Raw, E> {
-                Ok(Raw::Bool(b))
-            }
-            fn visit_i64<E>(self, n: i64) -> Result<Raw, E> {
-                Ok(Raw::Number(n as f64))
-            }
-            fn visit_u64<E>(self, n: u64) -> Result<Raw, E> {
-                Ok(Raw::Number(n as f64))
-            }
-            fn visit_f64<E>(self, n: f64) -> Result<Raw, E> {
-                Ok(Raw::Number(n))
-            }
-            fn visit_str<E>(self, s: &str) -> Result<Raw, E> {
-                Ok(Raw::Text(s.to_owned()))
-            }
-            fn visit_string<E>(self, s: String) -> Result<Raw, E> {
-                Ok(Raw::Text(s))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Raw, A::Error> {
-                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
-                Ok(Raw::Array)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw, A::Error> {
-                let mut entries = Vec::new();
-                while let Some((k, v)) = map.next_entry::<String, Raw>()? {
-                    entries.push((k, v));
-                }
-                Ok(Raw::Object(entries))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 fn invalid(source: &Source, key: &str, got: &Raw, expected: &str) -> ConfigError {
@@ -200,15 +196,14 @@ fn invalid(source: &Source, key: &str, got: &Raw, expected: &str) -> ConfigError
 }
 
 /// Checks one value of one key.
-pub fn validate(index: usize, raw: &Raw, source: &Source) -> Result<Setting, ConfigError> {
-    let key = KEYS[index];
-    if index == DURABILITY {
+pub fn validate(key: Key, raw: &Raw, source: &Source) -> Result<Value, ConfigError> {
+    if key == Key::Durability {
         let expected = "one of \"none\", \"data\", \"full\"";
         return match raw {
-            Raw::Text(s) => Durability::parse(s).map(Setting::Durability),
+            Raw::Text(s) => Durability::from_name(s).map(Value::Durability),
             _ => None,
         }
-        .ok_or_else(|| invalid(source, key, raw, expected));
+        .ok_or_else(|| invalid(source, key.name(), raw, expected));
     }
     let expected = "a non-negative number of milliseconds, or Infinity";
     let n = match raw {
@@ -217,8 +212,8 @@ pub fn validate(index: usize, raw: &Raw, source: &Source) -> Result<Setting, Con
         _ => None,
     };
     match n {
-        Some(n) if n >= 0.0 => Ok(Setting::Ms(n)), // NaN fails the comparison
-        _ => Err(invalid(source, key, raw, expected)),
+        Some(n) if n >= 0.0 => Ok(Value::Ms(n)), // NaN fails the comparison
+        _ => Err(invalid(source, key.name(), raw, expected)),
     }
 }
 
@@ -240,284 +235,43 @@ fn parse_env_number(s: &str) -> Option<f64> {
         .filter(|n: &f64| n.is_finite())
 }
 
-/// One layer of settings; `None` where the layer is silent.
-pub type Layer = [Option<Setting>; 5];
-
-/// Whether `text` nests `{`/`[` deeper than `max`, outside strings and comments (JSON5's: `"…"`, `'…'`,
-/// `// …`, `/* … */`). Linear, with no recursion.
-fn nests_deeper_than(text: &str, max: usize) -> bool {
-    let b = text.as_bytes();
-    let (mut depth, mut i) = (0usize, 0);
-    while i < b.len() {
-        match b[i] {
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > max {
-                    return true;
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            q @ (b'"' | b'\'') => {
-                i += 1;
-                while i < b.len() && b[i] != q {
-                    i += if b[i] == b'\\' { 2 } else { 1 };
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'/') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 1;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    false
-}
-
-/// The settings of `session.writeLock` in a parsed file, and warnings about unknown keys.
-pub fn file_layer(text: &str, path: &Path) -> Result<(Layer, Vec<Warning>), ConfigError> {
-    if nests_deeper_than(text, MAX_CONFIG_DEPTH) {
-        return Err(ConfigError {
-            message: format!(
-                "invalid JSON5 in {}: nested more than {MAX_CONFIG_DEPTH} levels deep",
-                path.display()
-            ),
-            fields: json!({ "source": format!("file:{}", path.display()), "path": path }),
-        });
-    }
-    let doc: Raw = json5::from_str(text).map_err(|e| {
-        let pos = e.position().map(|p| (p.line + 1, p.column + 1));
-        let what = e.code().map_or_else(|| e.to_string(), |c| c.to_string());
-        let at = pos.map_or_else(String::new, |(l, c)| format!(" at line {l}, column {c}"));
-        ConfigError {
-            message: format!("invalid JSON5 in {}{at}: {what}", path.display()),
-            fields: json!({ "source": format!("file:{}", path.display()), "path": path, "line": pos.map(|p| p.0), "column": pos.map(|p| p.1) }),
-        }
-    })?;
-    let source = Source::File(path.to_path_buf());
-    let mut layer: Layer = [None; 5];
-    let mut warnings = Vec::new();
-    let Some(write_lock) = lookup(&doc, "session").and_then(|s| lookup(s, "writeLock")) else {
-        return Ok((layer, warnings));
-    };
-    let Raw::Object(entries) = write_lock else {
-        return Err(invalid(&source, "writeLock", write_lock, "an object"));
-    };
-    for (key, raw) in entries {
-        match KEYS.iter().position(|k| k == key) {
-            Some(i) => layer[i] = Some(validate(i, raw, &source)?),
-            None => warnings.push(Warning {
-                code: "SESSION_WRITE_LOCK_CONFIG_UNKNOWN_KEY",
-                message: format!(
-                    "unknown key session.writeLock.{key} in {} (known: {})",
-                    path.display(),
-                    KEYS.join(", ")
-                ),
-            }),
-        }
-    }
-    Ok((layer, warnings))
-}
-
-fn lookup<'a>(raw: &'a Raw, key: &str) -> Option<&'a Raw> {
-    match raw {
-        Raw::Object(entries) => entries.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
-        _ => None,
-    }
-}
-
-/// The environment layer, read now.
+/// The environment layer, read now. A key for which `get` has nothing (or an empty value) is silent.
 pub fn env_layer(get: impl Fn(&str) -> Option<String>) -> Result<Layer, ConfigError> {
-    let mut layer: Layer = [None; 5];
-    for (i, name) in ENV.iter().enumerate() {
-        if let Some(v) = get(name).filter(|v| !v.is_empty()) {
-            layer[i] = Some(validate(i, &Raw::Text(v), &Source::Env(name))?);
+    let mut layer = Layer::default();
+    for key in Key::ALL {
+        if let Some(v) = get(key.env()).filter(|v| !v.is_empty()) {
+            layer.set(key, validate(key, &Raw::Text(v), &Source::Env(key.env()))?);
         }
     }
     Ok(layer)
 }
 
-/// Where `openclaw.json` is: the explicit path, else `OPENCLAW_CONFIG_PATH`, else
-/// `$OPENCLAW_STATE_DIR/openclaw.json`, else `~/.openclaw/openclaw.json`.
-pub fn config_path(
-    explicit: Option<&Path>,
-    get: impl Fn(&str) -> Option<String>,
-) -> Option<PathBuf> {
-    if let Some(p) = explicit {
-        return Some(p.to_path_buf());
-    }
-    let nonempty = |name: &str| get(name).filter(|v| !v.is_empty());
-    if let Some(p) = nonempty("OPENCLAW_CONFIG_PATH") {
-        return Some(PathBuf::from(p));
-    }
-    if let Some(dir) = nonempty("OPENCLAW_STATE_DIR") {
-        return Some(Path::new(&dir).join("openclaw.json"));
-    }
-    // Node's os.homedir(): HOME, and on Windows USERPROFILE when HOME is unset.
-    nonempty("HOME")
-        .or_else(|| nonempty("USERPROFILE").filter(|_| cfg!(windows)))
-        .map(|home| Path::new(&home).join(".openclaw").join("openclaw.json"))
-}
-
-type Stamp = (u64, u64, Option<std::time::SystemTime>, u64);
-
-struct Cached {
-    path: PathBuf,
-    stamp: Option<Stamp>,
-    parsed: Result<Layer, ConfigError>,
-    warnings: Vec<Warning>,
-}
-
-/// The file layer, re-read only when the file changed. New warnings are returned once per change.
-/// `named` says whether the caller named the file (`configPath`, `OPENCLAW_CONFIG_PATH`): then a file
-/// that cannot even be looked up is an error; a default location that cannot be looked up (a HOME this
-/// user may not enter) counts as no file, with a warning.
-fn cached_file_layer(path: &Path, named: bool) -> Result<(Layer, Vec<Warning>), ConfigError> {
-    static CACHE: OnceLock<Mutex<Option<Cached>>> = OnceLock::new();
-    let stamp = match fs::metadata(path) {
-        // Reading a directory is EISDIR on Unix but EPERM on Windows: say EISDIR everywhere.
-        Ok(m) if m.is_dir() => return Err(unreadable(path, &crate::os_file::is_a_directory())),
-        // A FIFO would block the event loop forever, a device would be read until memory runs out.
-        Ok(m) if !m.is_file() => return Err(not_regular(path)),
-        Ok(m) => Some(crate::os_file::change_stamp(&m)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) if !named => {
-            let warning = Warning {
-                code: "SESSION_WRITE_LOCK_CONFIG_UNREADABLE",
-                message: format!(
-                    "cannot look up {} ({}); using the defaults as if it did not exist",
-                    path.display(),
-                    crate::os_file::errno_name(&e)
-                ),
-            };
-            return Ok(([None; 5], vec![warning]));
-        }
-        Err(e) => return Err(unreadable(path, &e)),
-    };
-    let mut cache = CACHE
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    if let Some(c) = cache
-        .as_mut()
-        .filter(|c| c.path == path && c.stamp == stamp)
-    {
-        return c
-            .parsed
-            .clone()
-            .map(|layer| (layer, std::mem::take(&mut c.warnings)));
-    }
-    let loaded = match stamp {
-        None => Ok(([None; 5], Vec::new())), // no file: defaults, silently
-        Some(_) => match read_bounded(path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => file_layer(&text, path),
-                Err(_) => Err(ConfigError {
-                    message: format!("invalid JSON5 in {}: not UTF-8", path.display()),
-                    fields: json!({ "source": format!("file:{}", path.display()), "path": path }),
-                }),
-            },
-            Err(e) => Err(e),
-        },
-    };
-    let (parsed, warnings) = match loaded {
-        Ok((layer, warnings)) => (Ok(layer), warnings),
-        Err(e) => (Err(e), Vec::new()),
-    };
-    *cache = Some(Cached {
-        path: path.to_path_buf(),
-        stamp,
-        parsed: parsed.clone(),
-        warnings: Vec::new(),
-    });
-    parsed.map(|layer| (layer, warnings))
-}
-
-/// Reads a regular file of at most [`MAX_CONFIG_BYTES`], checking what it is on the opened descriptor
-/// (the path may have been swapped for a FIFO since it was looked up; opening one does not block).
-fn read_bounded(path: &Path) -> Result<Vec<u8>, ConfigError> {
-    use std::io::Read;
-    let mut o = fs::OpenOptions::new();
-    o.read(true);
-    let file = crate::os_file::nonblocking(&mut o)
-        .open(path)
-        .map_err(|e| unreadable(path, &e))?;
-    let meta = file.metadata().map_err(|e| unreadable(path, &e))?;
-    if !meta.is_file() {
-        return Err(not_regular(path));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_CONFIG_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| unreadable(path, &e))?;
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(ConfigError {
-            message: format!(
-                "session write lock configuration {} is larger than {MAX_CONFIG_BYTES} bytes",
-                path.display()
-            ),
-            fields: json!({ "source": format!("file:{}", path.display()), "path": path }),
-        });
-    }
-    Ok(bytes)
-}
-
-fn not_regular(path: &Path) -> ConfigError {
-    ConfigError {
-        message: format!(
-            "session write lock configuration {} is not a regular file (a FIFO, socket or device)",
-            path.display()
-        ),
-        fields: json!({ "source": format!("file:{}", path.display()), "path": path }),
-    }
-}
-
-fn unreadable(path: &Path, e: &std::io::Error) -> ConfigError {
-    ConfigError {
-        message: format!(
-            "cannot read session write lock configuration {}: {e}",
-            path.display()
-        ),
-        fields: json!({ "source": format!("file:{}", path.display()), "path": path, "errno": crate::os_file::errno_name(e) }),
-    }
-}
-
 fn configured() -> &'static Mutex<Layer> {
     static CONFIGURED: OnceLock<Mutex<Layer>> = OnceLock::new();
-    CONFIGURED.get_or_init(|| Mutex::new([None; 5]))
+    CONFIGURED.get_or_init(Default::default)
 }
 
 /// `configureSessionWriteLock(partial)`: validates every entry first, then merges them all (or none).
+/// A `null` value clears its key.
 pub fn configure(entries: &[(String, Raw)]) -> Result<(), ConfigError> {
     let mut updates = Vec::new();
-    for (key, raw) in entries {
-        let Some(i) = KEYS.iter().position(|k| k == key) else {
-            return Err(invalid(
-                &Source::Configure,
-                key,
-                raw,
-                &format!("one of the keys {}", KEYS.join(", ")),
-            ));
+    for (name, raw) in entries {
+        let Some(key) = Key::from_name(name) else {
+            let expected = format!("one of the keys {}", Key::names().join(", "));
+            return Err(invalid(&Source::Configure, name, raw, &expected));
         };
-        // `null` or `undefined` clears the key.
-        let value = if *raw == Raw::Null {
-            None
-        } else {
-            Some(validate(i, raw, &Source::Configure)?)
+        let value = match raw {
+            Raw::Null => None,
+            _ => Some(validate(key, raw, &Source::Configure)?),
         };
-        updates.push((i, value));
+        updates.push((key, value));
     }
     let mut layer = configured().lock().unwrap_or_else(|p| p.into_inner());
-    for (i, value) in updates {
-        layer[i] = value;
+    for (key, value) in updates {
+        match value {
+            Some(v) => layer.set(key, v),
+            None => layer.clear(key),
+        }
     }
     Ok(())
 }
@@ -525,9 +279,19 @@ pub fn configure(entries: &[(String, Raw)]) -> Result<(), ConfigError> {
 /// The effective settings with their sources, and warnings that are new since the last call.
 #[derive(Debug, Clone)]
 pub struct Resolved {
-    pub values: [(Setting, Source); 5],
+    pub settings: Settings,
+    pub sources: Sources,
     pub config_path: Option<PathBuf>,
     pub warnings: Vec<Warning>,
+}
+
+/// The value of the strongest layer that sets it, with that layer's source; else the default.
+fn strongest<T: Copy>(values: [Option<T>; 4], sources: [Source; 4], default: T) -> (T, Source) {
+    values
+        .into_iter()
+        .zip(sources)
+        .find_map(|(value, source)| value.map(|v| (v, source)))
+        .unwrap_or((default, Source::Default))
 }
 
 /// Resolves every key through the five layers. `call` is the per-call layer.
@@ -537,35 +301,71 @@ pub fn resolve(call: &Layer, explicit_path: Option<&Path>) -> Result<Resolved, C
     let named =
         explicit_path.is_some() || get("OPENCLAW_CONFIG_PATH").is_some_and(|v| !v.is_empty());
     let (file, warnings) = match &path {
-        Some(p) => cached_file_layer(p, named)?,
-        None => ([None; 5], Vec::new()),
+        Some(p) => file::cached_file_layer(p, named)?,
+        None => (Layer::default(), Vec::new()),
     };
     let configured = *configured().lock().unwrap_or_else(|p| p.into_inner());
     // A variable whose key a stronger layer sets is not read, so not judged either: a 2026.5+ gateway
     // passes every limit explicitly (its resolvers skip values they cannot read), and a value there that
     // this layer would refuse must not fail its calls.
     let overridden = |name: &str| {
-        ENV.iter()
-            .position(|n| *n == name)
-            .is_some_and(|i| call[i].is_some() || configured[i].is_some())
+        Key::ALL
+            .into_iter()
+            .find(|k| k.env() == name)
+            .is_some_and(|k| call.has(k) || configured.has(k))
     };
     let env = env_layer(|name| get(name).filter(|_| !overridden(name)))?;
-    let defaults = defaults();
-    let values = std::array::from_fn(|i| {
-        if let Some(v) = call[i] {
-            (v, Source::Call)
-        } else if let Some(v) = configured[i] {
-            (v, Source::Configure)
-        } else if let Some(v) = env[i] {
-            (v, Source::Env(ENV[i]))
-        } else if let (Some(v), Some(p)) = (file[i], &path) {
-            (v, Source::File(p.clone()))
-        } else {
-            (defaults[i], Source::Default)
-        }
-    });
+    // The file layer is empty when there is no path, so its source is never reported then.
+    let file_source = path.clone().map_or(Source::Default, Source::File);
+    let layers = [call, &configured, &env, &file];
+    let sources = |key: Key| {
+        [
+            Source::Call,
+            Source::Configure,
+            Source::Env(key.env()),
+            file_source.clone(),
+        ]
+    };
+    let (acquire_timeout_ms, acquire_source) = strongest(
+        layers.map(|l| l.acquire_timeout_ms),
+        sources(Key::AcquireTimeoutMs),
+        DEFAULTS.acquire_timeout_ms,
+    );
+    let (stale_ms, stale_source) = strongest(
+        layers.map(|l| l.stale_ms),
+        sources(Key::StaleMs),
+        DEFAULTS.stale_ms,
+    );
+    let (max_hold_ms, max_hold_source) = strongest(
+        layers.map(|l| l.max_hold_ms),
+        sources(Key::MaxHoldMs),
+        DEFAULTS.max_hold_ms,
+    );
+    let (notice_after_ms, notice_source) = strongest(
+        layers.map(|l| l.notice_after_ms),
+        sources(Key::NoticeAfterMs),
+        DEFAULTS.notice_after_ms,
+    );
+    let (durability, durability_source) = strongest(
+        layers.map(|l| l.durability),
+        sources(Key::Durability),
+        DEFAULTS.durability,
+    );
     Ok(Resolved {
-        values,
+        settings: Settings {
+            acquire_timeout_ms,
+            stale_ms,
+            max_hold_ms,
+            notice_after_ms,
+            durability,
+        },
+        sources: Sources {
+            acquire_timeout_ms: acquire_source,
+            stale_ms: stale_source,
+            max_hold_ms: max_hold_source,
+            notice_after_ms: notice_source,
+            durability: durability_source,
+        },
         config_path: path,
         warnings,
     })
@@ -574,95 +374,6 @@ pub fn resolve(call: &Layer, explicit_path: Option<&Path>) -> Result<Resolved, C
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn file(text: &str) -> Result<(Layer, Vec<Warning>), ConfigError> {
-        file_layer(text, Path::new("/etc/openclaw.json"))
-    }
-
-    #[test]
-    fn nesting_is_bounded_before_the_parser_sees_it() {
-        let deep = "{\"a\":".repeat(30_000);
-        let err = file(&deep).unwrap_err();
-        assert!(err.message.contains("nested more than"), "{}", err.message);
-        assert_eq!(err.fields["path"], "/etc/openclaw.json");
-        assert!(file(&"[".repeat(300_000)).is_err());
-        // Brackets inside strings and comments are not nesting.
-        let quoted = format!(
-            "{{ s: '{}', t: \"{}\", // {}\n /* {} */ session: {{ writeLock: {{ staleMs: 5 }} }} }}",
-            "[".repeat(1000),
-            "{\\\"".repeat(1000),
-            "[".repeat(1000),
-            "{".repeat(1000)
-        );
-        assert_eq!(file(&quoted).unwrap().0[1], Some(Setting::Ms(5.0)));
-        let just_under = format!(
-            "{}1{}",
-            "[".repeat(MAX_CONFIG_DEPTH),
-            "]".repeat(MAX_CONFIG_DEPTH)
-        );
-        assert!(file(&just_under).is_ok());
-    }
-
-    #[test]
-    fn json5_with_comments_trailing_commas_and_unquoted_keys() {
-        let (layer, warnings) = file(
-            "// gateway\n{ session: { writeLock: { acquireTimeoutMs: 30000, /* long */ staleMs: 60e3, \
-             maxHoldMs: Infinity, durability: 'data', }, }, other: [1,2,], }",
-        )
-        .unwrap();
-        assert_eq!(layer[0], Some(Setting::Ms(30_000.0)));
-        assert_eq!(layer[1], Some(Setting::Ms(60_000.0)));
-        assert_eq!(layer[2], Some(Setting::Ms(f64::INFINITY)));
-        assert_eq!(layer[3], None);
-        assert_eq!(layer[4], Some(Setting::Durability(Durability::Data)));
-        assert!(warnings.is_empty());
-    }
-
-    #[test]
-    fn unknown_keys_warn_and_missing_sections_are_silent() {
-        let (layer, warnings) = file("{session: {writeLock: {timeout: 5}}}").unwrap();
-        assert_eq!(layer, [None; 5]);
-        assert_eq!(warnings.len(), 1);
-        assert_eq!(warnings[0].code, "SESSION_WRITE_LOCK_CONFIG_UNKNOWN_KEY");
-        assert!(warnings[0].message.contains("session.writeLock.timeout"));
-        assert_eq!(file("{}").unwrap().0, [None; 5]);
-        assert_eq!(file("{session: {}}").unwrap().0, [None; 5]);
-    }
-
-    #[test]
-    fn syntax_errors_name_the_file_line_and_column() {
-        let err = file("{\n  session: {\n    writeLock: { staleMs: 5 ]\n}").unwrap_err();
-        assert!(
-            err.message
-                .starts_with("invalid JSON5 in /etc/openclaw.json at line 3, column"),
-            "{}",
-            err.message
-        );
-        assert_eq!(err.fields["line"], 3);
-        assert!(err.fields["column"].as_u64().unwrap() > 1);
-    }
-
-    #[test]
-    fn bad_values_name_source_key_value_and_expectation() {
-        let err = file("{session: {writeLock: {maxHoldMs: -1}}}").unwrap_err();
-        assert_eq!(
-            err.message,
-            "invalid session write lock setting maxHoldMs from /etc/openclaw.json (session.writeLock.maxHoldMs): \
-             got -1, expected a non-negative number of milliseconds, or Infinity"
-        );
-        assert_eq!(err.fields["source"], "file:/etc/openclaw.json");
-        assert_eq!(err.fields["key"], "maxHoldMs");
-        assert_eq!(err.fields["value"], "-1");
-        for bad in ["'10'", "true", "null", "[1]", "{}", "NaN"] {
-            let text = format!("{{session: {{writeLock: {{staleMs: {bad}}}}}}}");
-            assert!(file(&text).is_err(), "{bad} must be refused");
-        }
-        let err = file("{session: {writeLock: {durability: 'always'}}}").unwrap_err();
-        assert!(err
-            .message
-            .contains("expected one of \"none\", \"data\", \"full\""));
-        assert!(file("{session: {writeLock: 5}}").is_err());
-    }
 
     #[test]
     fn environment_values() {
@@ -680,10 +391,10 @@ mod tests {
             ("OPENCLAW_SESSION_WRITE_LOCK_DURABILITY", "full"),
         ]))
         .unwrap();
-        assert_eq!(layer[0], Some(Setting::Ms(f64::INFINITY)));
-        assert_eq!(layer[1], Some(Setting::Ms(1500.0)));
-        assert_eq!(layer[4], Some(Setting::Durability(Durability::Full)));
-        for bad in ["NaN", "-5", "ten", "0x10", "inf", "1,000"] {
+        assert_eq!(layer.acquire_timeout_ms, Some(f64::INFINITY));
+        assert_eq!(layer.stale_ms, Some(1500.0));
+        assert_eq!(layer.durability, Some(Durability::Full));
+        for bad in ["NaN", "-5", "ten", "0x10", "inf", "1,000", "1e400"] {
             let pairs: &'static [(&'static str, &'static str)] =
                 Box::leak(Box::new([("OPENCLAW_SESSION_WRITE_LOCK_MAX_HOLD_MS", bad)]));
             let err = env_layer(env(pairs)).unwrap_err();
@@ -700,34 +411,24 @@ mod tests {
     }
 
     #[test]
-    fn config_path_precedence() {
-        let env = |pairs: Vec<(&'static str, &'static str)>| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        let all = vec![
-            ("OPENCLAW_CONFIG_PATH", "/c.json"),
-            ("OPENCLAW_STATE_DIR", "/state"),
-            ("HOME", "/home/u"),
-        ];
-        assert_eq!(
-            config_path(Some(Path::new("/x.json")), env(all.clone())),
-            Some("/x.json".into())
-        );
-        assert_eq!(config_path(None, env(all)), Some("/c.json".into()));
-        let state = vec![("OPENCLAW_STATE_DIR", "/state"), ("HOME", "/home/u")];
-        assert_eq!(
-            config_path(None, env(state)),
-            Some("/state/openclaw.json".into())
-        );
-        assert_eq!(
-            config_path(None, env(vec![("HOME", "/home/u")])),
-            Some("/home/u/.openclaw/openclaw.json".into())
-        );
-        assert_eq!(config_path(None, env(vec![])), None);
+    fn keys_know_their_names_and_variables() {
+        for key in Key::ALL {
+            assert_eq!(Key::from_name(key.name()), Some(key));
+            assert!(key.env().starts_with("OPENCLAW_SESSION_WRITE_LOCK_"));
+        }
+        assert_eq!(Key::from_name("timeout"), None);
+    }
+
+    #[test]
+    fn configure_validates_everything_before_it_changes_anything() {
+        let before = *configured().lock().unwrap();
+        let err = configure(&[
+            ("noticeAfterMs".into(), Raw::Number(5.0)),
+            ("staleMs".into(), Raw::Number(-1.0)),
+        ])
+        .unwrap_err();
+        assert_eq!(err.fields["key"], "staleMs");
+        assert_eq!(*configured().lock().unwrap(), before, "nothing changed");
+        assert!(configure(&[("bogus".into(), Raw::Number(1.0))]).is_err());
     }
 }

@@ -1,0 +1,130 @@
+//! Acquiring and waiting: at once when the lock is free, else a ticket that `waitLock` settles off the
+//! event loop and off the libuv threadpool; the blocking twin; who holds a sidecar.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use super::config::LockSettings;
+use super::{duration_or_forever, env, holds, to_napi, window_ms};
+use crate::acquire::{self, Attempt, Cancel, Request, Settings};
+use crate::error::{LockError, Owner};
+use crate::sidecar;
+
+/// The domain's settings for one acquisition, from the settings in force.
+fn settings(s: &LockSettings, allow_network_filesystem: Option<bool>) -> Settings {
+    Settings {
+        timeout: duration_or_forever(s.acquire_timeout_ms),
+        stale_ms: window_ms(s.stale_ms),
+        max_hold: duration_or_forever(s.max_hold_ms),
+        on_revoke: env::revoke_listener(),
+        allow_network_fs: allow_network_filesystem.unwrap_or(false),
+    }
+}
+
+/// An acquisition waiting in `waitLock`: taken out when the wait starts, with the token that aborts it
+/// and the environment that waits.
+struct Pending {
+    request: Option<Request>,
+    cancel: Cancel,
+    env: u64,
+}
+
+fn pending() -> MutexGuard<'static, HashMap<u32, Pending>> {
+    static PENDING: OnceLock<Mutex<HashMap<u32, Pending>>> = OnceLock::new();
+    PENDING
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// Gives up every wait of one environment (it is being torn down).
+pub fn cancel_all_of(env: u64) {
+    for p in pending().values().filter(|p| p.env == env) {
+        p.cancel.cancel();
+    }
+}
+
+/// The canonical sidecar path of a transcript, without creating anything. Throws `ENOENT` when the
+/// session directory does not exist.
+#[napi]
+pub fn sidecar_path_for(session_file: String) -> Result<String> {
+    let target = sidecar::resolve(&session_file, false).map_err(to_napi)?;
+    Ok(target.lock_path.to_string_lossy().into_owned())
+}
+
+/// Takes the lock at once when nothing stands in the way and returns its id (> 0); otherwise joins
+/// this process's FIFO queue for the session and returns a ticket for `waitLock`, negated (< 0).
+/// Never waits.
+#[napi]
+pub fn request_lock(
+    session_file: String,
+    settings_in_force: LockSettings,
+    allow_network_filesystem: Option<bool>,
+) -> Result<f64> {
+    static NEXT_TICKET: AtomicU32 = AtomicU32::new(1);
+    let target = sidecar::resolve(&session_file, true).map_err(to_napi)?;
+    let s = settings(&settings_in_force, allow_network_filesystem);
+    match acquire::request(target, s).map_err(to_napi)? {
+        Attempt::Acquired(held) => holds::register(held, env::this_env()),
+        Attempt::Pending(request) => {
+            let ticket = NEXT_TICKET.fetch_add(1, Ordering::Relaxed);
+            let entry = Pending {
+                request: Some(request),
+                cancel: Cancel::default(),
+                env: env::this_env(),
+            };
+            pending().insert(ticket, entry);
+            Ok(-f64::from(ticket))
+        }
+    }
+}
+
+/// Waits for a ticket from `requestLock`, off the event loop and off the libuv threadpool; resolves
+/// with the lock's id.
+#[napi]
+pub async fn wait_lock(ticket: u32) -> Result<f64> {
+    let taken = pending().get_mut(&ticket).and_then(|p| {
+        let request = p.request.take()?;
+        Some((request, p.cancel.clone(), p.env))
+    });
+    let Some((request, cancel, env)) = taken else {
+        return Err(to_napi(LockError::invalid(format!(
+            "unknown lock ticket {ticket}"
+        ))));
+    };
+    let result = acquire::wait(request, cancel).await;
+    pending().remove(&ticket);
+    holds::register(result.map_err(to_napi)?, env)
+}
+
+/// Aborts the wait of a ticket (`SESSION_WRITE_LOCK_ABORTED`).
+#[napi]
+pub fn cancel_lock(ticket: u32) {
+    if let Some(p) = pending().get(&ticket) {
+        p.cancel.cancel();
+    }
+}
+
+/// Acquires on the calling thread, blocking it (and so the event loop) until the lock is granted.
+#[napi]
+pub fn acquire_lock_sync(
+    session_file: String,
+    settings_in_force: LockSettings,
+    allow_network_filesystem: Option<bool>,
+) -> Result<f64> {
+    let target = sidecar::resolve(&session_file, true).map_err(to_napi)?;
+    let s = settings(&settings_in_force, allow_network_filesystem);
+    let held = acquire::acquire_blocking(target, s).map_err(to_napi)?;
+    holds::register(held, env::this_env())
+}
+
+/// Who holds a sidecar right now.
+#[napi]
+pub fn lock_owner(lock_path: String) -> Owner {
+    acquire::current_owner(Path::new(&lock_path))
+}
