@@ -170,7 +170,9 @@ export declare function resolveSessionWriteLockConfig(
  * Sets settings from code: above the environment and the file, below per-call options. Every value is
  * validated first (`SessionWriteLockConfigError`); on an error nothing changes. `null` clears a key.
  */
-export declare function configureSessionWriteLock(partial: { [K in keyof SessionWriteLockSettings]?: SessionWriteLockSettings[K] | null }): void
+export declare function configureSessionWriteLock(partial: {
+  [K in keyof SessionWriteLockSettings]?: SessionWriteLockSettings[K] | null
+}): void
 
 /** The built-in limits (the legacy lock's). */
 export declare const DEFAULTS: Readonly<{
@@ -224,7 +226,10 @@ export declare function resolveSessionWriteLockAcquireTimeoutMs(
   env?: NodeJS.ProcessEnv,
 ): number
 /** As `resolveSessionWriteLockAcquireTimeoutMs`, for `staleMs` (default 1 800 000; no `Infinity`). */
-export declare function resolveSessionWriteLockStaleMs(config?: SessionWriteLockAcquireTimeoutConfig, env?: NodeJS.ProcessEnv): number
+export declare function resolveSessionWriteLockStaleMs(
+  config?: SessionWriteLockAcquireTimeoutConfig,
+  env?: NodeJS.ProcessEnv,
+): number
 /** As `resolveSessionWriteLockAcquireTimeoutMs`, for `maxHoldMs` (default `fallback`, else 300 000; no `Infinity`). */
 export declare function resolveSessionWriteLockMaxHoldMs(
   config?: SessionWriteLockAcquireTimeoutConfig,

@@ -10,7 +10,15 @@ const native = require('./binding')
 const errors = require('./lib/errors')
 const { checkSessionFile, checkFunction, lockOptions } = require('./lib/options')
 const config = require('./lib/config')
-const { MAX_TIMER_MS, SessionWriteLock, kAppendEncoded, kEnter, revokeAllHere, isLost, isReleased } = require('./lib/lock')
+const {
+  MAX_TIMER_MS,
+  SessionWriteLock,
+  kAppendEncoded,
+  kEnter,
+  revokeAllHere,
+  isLost,
+  isReleased,
+} = require('./lib/lock')
 const { encodeEntries } = require('./lib/entries')
 const compat = require('./lib/compat')
 const cleanup = require('./lib/cleanup')
@@ -99,7 +107,12 @@ function noticeWait(sessionFile, o, started) {
     return
   }
   const owner = native.lockOwner(lockPath)
-  const info = { sessionFile: path.resolve(sessionFile), lockPath, waitedMs: Math.round(performance.now() - started), owner }
+  const info = {
+    sessionFile: path.resolve(sessionFile),
+    lockPath,
+    waitedMs: Math.round(performance.now() - started),
+    owner,
+  }
   if (o.onWait) return o.onWait(info)
   // Without a hook, a hundred callers queued on one session produce one warning, not a hundred.
   const last = noticed.get(lockPath)
@@ -136,9 +149,8 @@ async function waitForTicket(ticket, sessionFile, o) {
   const started = performance.now()
   const onAbort = () => native.cancelLock(ticket)
   signal?.addEventListener('abort', onAbort, { once: true })
-  const notice = o.noticeAfterMs <= MAX_TIMER_MS
-    ? setTimeout(() => noticeWait(sessionFile, o, started), o.noticeAfterMs)
-    : undefined
+  const notice =
+    o.noticeAfterMs <= MAX_TIMER_MS ? setTimeout(() => noticeWait(sessionFile, o, started), o.noticeAfterMs) : undefined
   try {
     return await native.waitLock(ticket)
   } catch (err) {
@@ -297,7 +309,12 @@ function legacyHandle(lock) {
 async function acquireSessionWriteLock(params) {
   const p = compat.acquireParams(params)
   if (p.signal?.aborted) throw compat.abortReason(p.signal)
-  const o = lockOptions({ acquireTimeoutMs: p.acquireTimeoutMs, staleMs: p.staleMs, maxHoldMs: p.maxHoldMs, signal: p.signal })
+  const o = lockOptions({
+    acquireTimeoutMs: p.acquireTimeoutMs,
+    staleMs: p.staleMs,
+    maxHoldMs: p.maxHoldMs,
+    signal: p.signal,
+  })
   const nested = p.allowReentrant ? heldInContext(p.sessionFile) : undefined
   if (nested) return legacyHandle(nested)
   const s = withSettings(o)

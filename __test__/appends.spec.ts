@@ -20,7 +20,7 @@ const lines = (file: string) => fs.readFileSync(file, 'utf8').split('\n')
 
 test('8 processes x 500 appends, async and sync mixed: 4000 valid lines, each call contiguous', async (t) => {
   const { file } = tempSession(t)
-  const children = Array.from({ length: 8 }, () => lockChild(t, ['append', file, String(500 / 3 + 1 | 0)]))
+  const children = Array.from({ length: 8 }, () => lockChild(t, ['append', file, String((500 / 3 + 1) | 0)]))
   for (const c of children) assert.equal(await c.exited, 0, c.stderr)
   const all = lines(file)
   assert.equal(all.pop(), '', 'ends with a newline')
@@ -30,7 +30,10 @@ test('8 processes x 500 appends, async and sync mixed: 4000 valid lines, each ca
   for (let i = 0; i < entries.length; i += 3) {
     const [a, b, c] = entries.slice(i, i + 3)
     assert.deepEqual([a.k, b.k, c.k], [0, 1, 2], `call split at line ${i + 1}`)
-    assert.ok(a.pid === b.pid && b.pid === c.pid && a.call === b.call && b.call === c.call, `interleaved at line ${i + 1}`)
+    assert.ok(
+      a.pid === b.pid && b.pid === c.pid && a.call === b.call && b.call === c.call,
+      `interleaved at line ${i + 1}`,
+    )
   }
 })
 
@@ -90,9 +93,13 @@ test('a write that fails (file size limit) is rolled back: no partial line, lock
   const size = fs.statSync(file).size
   const script = path.join(FIXTURES, 'lock-child.js')
   if (process.platform === 'win32') return t.skip('needs a shell with ulimit -f (RLIMIT_FSIZE)')
-  const child = spawnSync('sh', ['-c', `ulimit -f 64 && exec "${process.execPath}" "${script}" append-fsize "${file}" 200000`], {
-    encoding: 'utf8',
-  })
+  const child = spawnSync(
+    'sh',
+    ['-c', `ulimit -f 64 && exec "${process.execPath}" "${script}" append-fsize "${file}" 200000`],
+    {
+      encoding: 'utf8',
+    },
+  )
   const ev = JSON.parse(child.stdout.trim().split('\n').pop()!)
   assert.equal(ev.event, 'error', child.stdout + child.stderr)
   assert.equal(ev.code, 'EFBIG')
@@ -173,7 +180,9 @@ test('each durability mode writes, and data/full really sync (seen with strace w
     await appendSessionEntries(file, { durability }, { durability })
   }
   assert.deepEqual(
-    lines(file).filter(Boolean).map((l) => JSON.parse(l).durability),
+    lines(file)
+      .filter(Boolean)
+      .map((l) => JSON.parse(l).durability),
     ['none', 'data', 'full'],
   )
   const bad = await appendSessionEntries(file, {}, { durability: 'always' as any }).catch((e) => e)
@@ -181,9 +190,18 @@ test('each durability mode writes, and data/full really sync (seen with strace w
   if (spawnSync('strace', ['-V']).status !== 0) return t.skip('strace not installed')
   const index = path.join(__dirname, '..', 'index.js')
   const traced = (mode: string) =>
-    spawnSync('strace', ['-f', '-e', 'trace=fsync,fdatasync', process.execPath, '-e',
-      `require(${JSON.stringify(index)}).appendSessionEntriesSync(${JSON.stringify(file)} + '.${mode}', { x: 1 }, { durability: '${mode}' })`,
-    ], { encoding: 'utf8' }).stderr
+    spawnSync(
+      'strace',
+      [
+        '-f',
+        '-e',
+        'trace=fsync,fdatasync',
+        process.execPath,
+        '-e',
+        `require(${JSON.stringify(index)}).appendSessionEntriesSync(${JSON.stringify(file)} + '.${mode}', { x: 1 }, { durability: '${mode}' })`,
+      ],
+      { encoding: 'utf8' },
+    ).stderr
   assert.doesNotMatch(traced('none'), /fsync|fdatasync/)
   assert.match(traced('data'), /fdatasync\(/)
   assert.equal((traced('full').match(/fsync\(/g) ?? []).length, 2, 'the file, and its new directory entry')
@@ -212,7 +230,9 @@ test('onError writes the error entry under the same lock, and the caller gets th
   assert.equal(err, quota)
   await intruder
   assert.deepEqual(
-    lines(file).filter(Boolean).map((l) => JSON.parse(l).type),
+    lines(file)
+      .filter(Boolean)
+      .map((l) => JSON.parse(l).type),
     ['user', 'error', 'other-channel'],
   )
 })

@@ -11,7 +11,6 @@ import { test } from 'node:test'
 import * as api from '../index.js'
 import { tempSession } from './helpers'
 
-type Ctx = Parameters<typeof tempSession>[0]
 const noop = () => {}
 
 /** Each lock entry point, called with a session file and options; errors are returned, not thrown. */
@@ -27,7 +26,11 @@ const ENTRY_POINTS: Record<string, (file: unknown, opts?: unknown) => Promise<un
   },
 }
 
-const outcome = (p: () => Promise<unknown>) => p().then(() => null, (e) => e)
+const outcome = (p: () => Promise<unknown>) =>
+  p().then(
+    () => null,
+    (e) => e,
+  )
 
 /** Nothing is held on `file` afterwards: the lock can be taken at once, from this process. */
 async function assertFree(file: string) {
@@ -102,7 +105,8 @@ test('a read-only session directory: EACCES naming the path, nothing written', (
   // As root, permissions do not apply: run the attempt as an unprivileged user, with a Node it can run
   // (this one may live under root's home, e.g. from `npx -p node@22`).
   const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}
-  const runs = (bin: string) => spawnSync(bin, ['-e', `require(${JSON.stringify(path.join(__dirname, '..', 'index.js'))})`], asUser).status === 0
+  const runs = (bin: string) =>
+    spawnSync(bin, ['-e', `require(${JSON.stringify(path.join(__dirname, '..', 'index.js'))})`], asUser).status === 0
   const node = [process.execPath, '/usr/bin/node', '/usr/local/bin/node'].find((bin) => fs.existsSync(bin) && runs(bin))
   if (!node) return t.skip('no Node binary and package checkout readable by an unprivileged user')
   const r = spawnSync(node, ['-e', script, path.join(ro, 's.jsonl')], { encoding: 'utf8', ...asUser })
@@ -171,7 +175,8 @@ test('options: negative, NaN, strings, unknown keys, for every entry point', asy
     for (const [opts, code] of cases) {
       const err = await outcome(() => call(file, opts))
       // The drop-in reads a number that is not positive as "the default", as every legacy generation did.
-      const legacyDefault = name === 'acquireSessionWriteLock' && typeof Object.values(opts)[0] === 'number' && !('bogus' in opts)
+      const legacyDefault =
+        name === 'acquireSessionWriteLock' && typeof Object.values(opts)[0] === 'number' && !('bogus' in opts)
       assert.equal((err as any)?.code, legacyDefault ? undefined : code, `${name} ${JSON.stringify(opts)}: ${err}`)
     }
   }
@@ -186,7 +191,10 @@ test('entries that cannot be serialized, or are huge, are refused before anythin
   const cyclic: any = {}
   cyclic.me = cyclic
   const huge = { blob: 'z'.repeat(130 * 2 ** 20) }
-  for (const append of [api.appendSessionEntries, async (...a: Parameters<typeof api.appendSessionEntriesSync>) => api.appendSessionEntriesSync(...a)]) {
+  for (const append of [
+    api.appendSessionEntries,
+    async (...a: Parameters<typeof api.appendSessionEntriesSync>) => api.appendSessionEntriesSync(...a),
+  ]) {
     for (const [entries, type, code] of [
       [{ n: 10n }, TypeError, 'ERR_INVALID_ARG_VALUE'],
       [cyclic, TypeError, 'ERR_INVALID_ARG_VALUE'],
@@ -218,7 +226,9 @@ test('the other functions check their arguments too', async (t) => {
   const typeErr = { code: 'ERR_INVALID_ARG_TYPE' }
   await assert.rejects((api.cleanStaleLockFiles as any)(undefined), typeErr)
   await assert.rejects((api.cleanStaleLockFiles as any)({ sessionsDir: 5 }), typeErr)
-  await assert.rejects((api.cleanStaleLockFiles as any)({ sessionsDir: dir, bogus: 1 }), { code: 'ERR_INVALID_ARG_VALUE' })
+  await assert.rejects((api.cleanStaleLockFiles as any)({ sessionsDir: dir, bogus: 1 }), {
+    code: 'ERR_INVALID_ARG_VALUE',
+  })
   assert.throws(() => (api.inspectSessionLocks as any)(7), typeErr)
   assert.throws(() => (api.inspectSessionLocks as any)(''), { code: 'ERR_INVALID_ARG_VALUE' })
   assert.throws(() => (api.inspectSessionLocks as any)(dir, { staleMs: -1 }), { code: 'ERR_INVALID_ARG_VALUE' })
@@ -227,7 +237,9 @@ test('the other functions check their arguments too', async (t) => {
   assert.throws(() => api.inspectSessionLocks(plain), { code: 'ENOTDIR', path: plain })
   assert.throws(() => (api.resolveSessionLockMaxHoldFromTimeout as any)(null), typeErr)
   assert.throws(() => (api.resolveSessionWriteLockConfig as any)('x'), typeErr)
-  assert.throws(() => (api.resolveSessionWriteLockConfig as any)({ acquireTimeoutMs: -1 }), { code: 'ERR_INVALID_ARG_VALUE' })
+  assert.throws(() => (api.resolveSessionWriteLockConfig as any)({ acquireTimeoutMs: -1 }), {
+    code: 'ERR_INVALID_ARG_VALUE',
+  })
   assert.throws(() => (api.configureSessionWriteLock as any)(3), typeErr)
 })
 

@@ -27,7 +27,12 @@ function plant(lockPath: string, payload: unknown, ageMs = 0) {
 
 test('acquireSessionWriteLock is a drop-in: { release } around a write, as the legacy call sites use it', async (t) => {
   const { file, lockPath } = tempSession(t)
-  const lock = await acquireSessionWriteLock({ sessionFile: file, timeoutMs: 10_000, staleMs: 1_800_000, maxHoldMs: 300_000 })
+  const lock = await acquireSessionWriteLock({
+    sessionFile: file,
+    timeoutMs: 10_000,
+    staleMs: 1_800_000,
+    maxHoldMs: 300_000,
+  })
   try {
     assert.equal(JSON.parse(fs.readFileSync(lockPath, 'utf8')).pid, process.pid)
     fs.appendFileSync(file, '{"role":"user"}\n')
@@ -92,7 +97,9 @@ test('drop-in: allowReentrant false waits like any other caller, and times out a
   const { file, lockPath } = tempSession(t)
   const outer = await acquireSessionWriteLock({ sessionFile: file })
   const started = performance.now()
-  const err = await acquireSessionWriteLock({ sessionFile: file, allowReentrant: false, timeoutMs: 300 }).catch((e) => e)
+  const err = await acquireSessionWriteLock({ sessionFile: file, allowReentrant: false, timeoutMs: 300 }).catch(
+    (e) => e,
+  )
   assert.ok(performance.now() - started >= 290, 'it waited for its timeout')
   assert.equal(err.code, 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT')
   assert.equal(err.reason, 'session_busy')
@@ -147,13 +154,28 @@ test('cleanStaleLockFiles reports the legacy fields and removes only stale sidec
   plant(`${dir}/d-old.jsonl.lock`, { pid: live, createdAt: iso(HOUR) }) // too old, but its holder lives
   plant(`${dir}/other.lock`, { pid: dead, createdAt: iso() }) // not *.jsonl.lock: not the legacy cleaner's
   const warnings: string[] = []
-  const { locks, cleaned } = await cleanStaleLockFiles({ sessionsDir: dir, staleMs: 1_800_000, log: { warn: (m: string) => warnings.push(m) } })
+  const { locks, cleaned } = await cleanStaleLockFiles({
+    sessionsDir: dir,
+    staleMs: 1_800_000,
+    log: { warn: (m: string) => warnings.push(m) },
+  })
   const real = fs.realpathSync(dir)
-  assert.deepEqual(locks.map((l) => path.basename(l.lockPath)), ['a-dead.jsonl.lock', 'b-live.jsonl.lock', 'c-fresh-junk.jsonl.lock', 'd-old.jsonl.lock'])
+  assert.deepEqual(
+    locks.map((l) => path.basename(l.lockPath)),
+    ['a-dead.jsonl.lock', 'b-live.jsonl.lock', 'c-fresh-junk.jsonl.lock', 'd-old.jsonl.lock'],
+  )
   const [a, b, c, d] = locks
   assert.equal(a.lockPath, path.join(real, 'a-dead.jsonl.lock'))
   assert.deepEqual(
-    { pid: a.pid, pidAlive: a.pidAlive, stale: a.stale, staleReasons: a.staleReasons, removed: a.removed, kind: a.kind, held: a.held },
+    {
+      pid: a.pid,
+      pidAlive: a.pidAlive,
+      stale: a.stale,
+      staleReasons: a.staleReasons,
+      removed: a.removed,
+      kind: a.kind,
+      held: a.held,
+    },
     { pid: dead, pidAlive: false, stale: true, staleReasons: ['dead-pid'], removed: true, kind: 'legacy', held: false },
   )
   assert.ok(a.ageMs! >= 1000 && a.ageMs! < 60_000)
@@ -161,9 +183,17 @@ test('cleanStaleLockFiles reports the legacy fields and removes only stale sidec
   assert.deepEqual([b.pid, b.pidAlive, b.stale, b.removed, b.staleReasons], [live, true, false, false, []])
   assert.deepEqual([c.pid, c.createdAt, c.ageMs, c.stale, c.kind], [null, null, null, false, 'unknown'])
   assert.deepEqual([d.stale, d.staleReasons, d.removed], [false, ['too-old'], false])
-  assert.deepEqual(cleaned.map((l) => path.basename(l.lockPath)), ['a-dead.jsonl.lock'])
+  assert.deepEqual(
+    cleaned.map((l) => path.basename(l.lockPath)),
+    ['a-dead.jsonl.lock'],
+  )
   assert.equal(warnings.length, 1)
-  assert.deepEqual(fs.readdirSync(dir).sort(), ['b-live.jsonl.lock', 'c-fresh-junk.jsonl.lock', 'd-old.jsonl.lock', 'other.lock'])
+  assert.deepEqual(fs.readdirSync(dir).sort(), [
+    'b-live.jsonl.lock',
+    'c-fresh-junk.jsonl.lock',
+    'd-old.jsonl.lock',
+    'other.lock',
+  ])
   const dry = await cleanStaleLockFiles({ sessionsDir: dir, removeStale: false })
   assert.equal(dry.cleaned.length, 0)
   assert.deepEqual(await cleanStaleLockFiles({ sessionsDir: `${dir}/missing` }), { locks: [], cleaned: [] })
@@ -189,7 +219,10 @@ test('inspectSessionLocks tells kernel, legacy and unknown apart, and sees a liv
   plant(`${dir}/empty.jsonl.lock`, '')
   const byName = Object.fromEntries(inspectSessionLocks(dir).map((l) => [path.basename(l.lockPath), l]))
   const held = byName[path.basename(lockPath)]
-  assert.deepEqual([held.kind, held.held, held.pid, held.pidAlive, held.stale], ['kernel', true, holder.pid, true, false])
+  assert.deepEqual(
+    [held.kind, held.held, held.pid, held.pidAlive, held.stale],
+    ['kernel', true, holder.pid, true, false],
+  )
   assert.deepEqual([byName['legacy.jsonl.lock'].kind, byName['legacy.jsonl.lock'].held], ['legacy', false])
   assert.equal(byName['empty.jsonl.lock'].kind, 'unknown')
   // The probe did not disturb the holder: it still holds, and a cleaner cannot remove its sidecar.
@@ -208,7 +241,10 @@ test('recoverSessionLocksOnStartup cleans every agent of the state directory', a
   plant(`${stateDir}/agents/cron/sessions/y.jsonl.lock`, { pid: livePid(t), createdAt: iso() })
   const r = await recoverSessionLocksOnStartup({ stateDir })
   assert.equal(r.dirs.length, 2)
-  assert.deepEqual(r.cleaned.map((l) => path.basename(l.lockPath)), ['x.jsonl.lock'])
+  assert.deepEqual(
+    r.cleaned.map((l) => path.basename(l.lockPath)),
+    ['x.jsonl.lock'],
+  )
   assert.equal(r.locks.length, 2)
 })
 

@@ -40,16 +40,13 @@ const fileWith = (key: string, value: string) => `{ session: { writeLock: { ${ke
 
 test('with nothing configured, every key has its default', () => {
   const { config, warnings } = resolveIn({})
-  assert.deepEqual(
-    Object.fromEntries(Object.entries(config).filter(([k]) => k !== 'configPath')),
-    {
-      acquireTimeoutMs: { value: 60000, source: 'default' },
-      staleMs: { value: 1800000, source: 'default' },
-      maxHoldMs: { value: 300000, source: 'default' },
-      noticeAfterMs: { value: 2000, source: 'default' },
-      durability: { value: 'none', source: 'default' },
-    },
-  )
+  assert.deepEqual(Object.fromEntries(Object.entries(config).filter(([k]) => k !== 'configPath')), {
+    acquireTimeoutMs: { value: 60000, source: 'default' },
+    staleMs: { value: 1800000, source: 'default' },
+    maxHoldMs: { value: 300000, source: 'default' },
+    noticeAfterMs: { value: 2000, source: 'default' },
+    durability: { value: 'none', source: 'default' },
+  })
   assert.deepEqual(warnings, [])
 })
 
@@ -155,10 +152,26 @@ test('editing openclaw.json takes effect on the next acquisition, without a rest
 
 test('invalid values: SessionWriteLockConfigError naming source, key, value and expectation', (t) => {
   const cases: Array<[NodeJS.ProcessEnv, object, Record<string, string>]> = [
-    [{ OPENCLAW_SESSION_WRITE_LOCK_STALE_MS: '-5' }, {}, { source: 'env:OPENCLAW_SESSION_WRITE_LOCK_STALE_MS', key: 'staleMs', value: '"-5"' }],
-    [{ OPENCLAW_SESSION_WRITE_LOCK_MAX_HOLD_MS: 'NaN' }, {}, { source: 'env:OPENCLAW_SESSION_WRITE_LOCK_MAX_HOLD_MS', key: 'maxHoldMs', value: '"NaN"' }],
-    [{ OPENCLAW_SESSION_WRITE_LOCK_ACQUIRE_TIMEOUT_MS: 'ten' }, {}, { source: 'env:OPENCLAW_SESSION_WRITE_LOCK_ACQUIRE_TIMEOUT_MS', key: 'acquireTimeoutMs', value: '"ten"' }],
-    [{ OPENCLAW_SESSION_WRITE_LOCK_DURABILITY: 'always' }, {}, { source: 'env:OPENCLAW_SESSION_WRITE_LOCK_DURABILITY', key: 'durability', value: '"always"' }],
+    [
+      { OPENCLAW_SESSION_WRITE_LOCK_STALE_MS: '-5' },
+      {},
+      { source: 'env:OPENCLAW_SESSION_WRITE_LOCK_STALE_MS', key: 'staleMs', value: '"-5"' },
+    ],
+    [
+      { OPENCLAW_SESSION_WRITE_LOCK_MAX_HOLD_MS: 'NaN' },
+      {},
+      { source: 'env:OPENCLAW_SESSION_WRITE_LOCK_MAX_HOLD_MS', key: 'maxHoldMs', value: '"NaN"' },
+    ],
+    [
+      { OPENCLAW_SESSION_WRITE_LOCK_ACQUIRE_TIMEOUT_MS: 'ten' },
+      {},
+      { source: 'env:OPENCLAW_SESSION_WRITE_LOCK_ACQUIRE_TIMEOUT_MS', key: 'acquireTimeoutMs', value: '"ten"' },
+    ],
+    [
+      { OPENCLAW_SESSION_WRITE_LOCK_DURABILITY: 'always' },
+      {},
+      { source: 'env:OPENCLAW_SESSION_WRITE_LOCK_DURABILITY', key: 'durability', value: '"always"' },
+    ],
     [{}, { configure: { maxHoldMs: -1 } }, { source: 'configure', key: 'maxHoldMs', value: '-1' }],
     [{}, { configure: { staleMs: 'NaN' } }, { source: 'configure', key: 'staleMs', value: 'NaN' }],
     [{}, { configure: { acquireTimeoutMs: '10' } }, { source: 'configure', key: 'acquireTimeoutMs', value: '"10"' }],
@@ -173,7 +186,8 @@ test('invalid values: SessionWriteLockConfigError naming source, key, value and 
     assert.equal(error.key, fields.key)
     assert.equal(error.value, fields.value)
     assert.match(error.expected, fields.key === 'durability' ? /"none", "data", "full"/ : /non-negative number/)
-    for (const part of [fields.key, fields.value, error.expected]) assert.ok(error.message.includes(part), error.message)
+    for (const part of [fields.key, fields.value, error.expected])
+      assert.ok(error.message.includes(part), error.message)
   }
   const file = writeConfig(t, fileWith('maxHoldMs', "'5 minutes'"))
   const { error } = resolveIn({ OPENCLAW_CONFIG_PATH: file })

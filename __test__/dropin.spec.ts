@@ -41,9 +41,16 @@ test('every name a 2026.2 to 2026.7 gateway imports from the lock and its error 
     'isSessionWriteLockTimeoutError',
     'isSessionWriteLockAcquireError',
   ]
-  assert.deepEqual(names.filter((n) => !(n in api)), [])
   assert.deepEqual(
-    [api.DEFAULT_SESSION_WRITE_LOCK_ACQUIRE_TIMEOUT_MS, api.DEFAULT_SESSION_WRITE_LOCK_STALE_MS, api.DEFAULT_SESSION_WRITE_LOCK_MAX_HOLD_MS],
+    names.filter((n) => !(n in api)),
+    [],
+  )
+  assert.deepEqual(
+    [
+      api.DEFAULT_SESSION_WRITE_LOCK_ACQUIRE_TIMEOUT_MS,
+      api.DEFAULT_SESSION_WRITE_LOCK_STALE_MS,
+      api.DEFAULT_SESSION_WRITE_LOCK_MAX_HOLD_MS,
+    ],
     [60_000, 1_800_000, 300_000],
   )
 })
@@ -62,7 +69,10 @@ test('a timeout from any entry point carries the code every 2026.5+ detector loo
     assert.equal(err.code, 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT')
     assert.equal(err.reason, 'session_busy')
     assert.equal(err.timeoutMs, 50)
-    assert.match(err.message, new RegExp(`^session file locked \\(timeout 50ms\\): pid=${holder.pid} alive=true ageMs=\\d+ `))
+    assert.match(
+      err.message,
+      new RegExp(`^session file locked \\(timeout 50ms\\): pid=${holder.pid} alive=true ageMs=\\d+ `),
+    )
     assert.equal(`${err.owner}`.split(' ').slice(0, 2).join(' '), `pid=${holder.pid} alive=true`)
     assert.equal(err.owner.pid, holder.pid)
     assert.ok(isSessionWriteLockTimeoutError(err) && isSessionWriteLockAcquireError(err))
@@ -73,10 +83,20 @@ test('a timeout from any entry point carries the code every 2026.5+ detector loo
   assert.equal(legacy.message, 'session file locked (timeout 10ms): pid=1 /s.jsonl.lock')
   const stale = new SessionWriteLockStaleError({ owner: 'pid=1', lockPath: '/s.jsonl.lock', staleReasons: ['too-old'] })
   assert.equal(stale.message, 'session file lock stale (too-old): pid=1 /s.jsonl.lock')
-  assert.ok(isSessionWriteLockAcquireError(stale) && isSessionWriteLockStaleError(stale) && !isSessionWriteLockTimeoutError(stale))
+  assert.ok(
+    isSessionWriteLockAcquireError(stale) &&
+      isSessionWriteLockStaleError(stale) &&
+      !isSessionWriteLockTimeoutError(stale),
+  )
   const foreign = Object.assign(new Error('x'), { code: 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT' })
   assert.ok(isSessionWriteLockTimeoutError(foreign))
-  for (const other of [null, undefined, 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT', new Error('session file locked'), { code: 'SESSION_WRITE_LOCK_LOST' }]) {
+  for (const other of [
+    null,
+    undefined,
+    'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT',
+    new Error('session file locked'),
+    { code: 'SESSION_WRITE_LOCK_LOST' },
+  ]) {
     assert.ok(!isSessionWriteLockAcquireError(other), String(other))
   }
   holder.send('release') // before the directory goes: Windows keeps a file that is open
@@ -84,7 +104,8 @@ test('a timeout from any entry point carries the code every 2026.5+ detector loo
 })
 
 /** Runs `fn` from an event of its own, as the gateway runs each message: not nested in this test's flow. */
-const elsewhere = <T>(fn: () => Promise<T>) => new Promise<T>((resolve, reject) => setImmediate(() => fn().then(resolve, reject)))
+const elsewhere = <T>(fn: () => Promise<T>) =>
+  new Promise<T>((resolve, reject) => setImmediate(() => fn().then(resolve, reject)))
 
 test('drop-in signal: an abort while waiting rejects with the signal reason, and the queue moves on', async (t) => {
   const { file, lockPath } = tempSession(t)
@@ -104,7 +125,9 @@ test('drop-in signal: an abort while waiting rejects with the signal reason, and
   const err = await second.catch((e) => e)
   assert.deepEqual([err.name, err.message, err.cause], ['AbortError', 'request aborted', 'stop'])
   // Already aborted: rejected before anything is touched.
-  const pre = await acquireSessionWriteLock({ sessionFile: `${file}.other`, signal: AbortSignal.abort(why) }).catch((e) => e)
+  const pre = await acquireSessionWriteLock({ sessionFile: `${file}.other`, signal: AbortSignal.abort(why) }).catch(
+    (e) => e,
+  )
   assert.equal(pre, why)
   assert.equal(fs.existsSync(`${lockPath.slice(0, -5)}.other.lock`), false)
   // The aborted waiters left the queue: the next one gets the lock when the holder lets go.
@@ -133,7 +156,10 @@ test('resetSessionWriteLockStateForTest and drainSessionWriteLockStateForTest en
     for (const s of [a, b]) {
       const other = lockChild(t, ['acquire', s.file, '1000'])
       await other.exited
-      assert.ok(other.events.some((e) => e.event === 'acquired'), other.stderr)
+      assert.ok(
+        other.events.some((e) => e.event === 'acquired'),
+        other.stderr,
+      )
     }
     assert.throws(() => inside!.append({ late: true }), { code: 'SESSION_WRITE_LOCK_LOST' })
     assert.equal(inside!.signal.aborted, true)
@@ -148,7 +174,10 @@ test('an environment value a 2026.5+ resolver skips does not fail a call that pa
   const env = { OPENCLAW_SESSION_WRITE_LOCK_STALE_MS: '30m' } // 2026.5+ resolvers fall back to the default
   const explicit = generationChild(t, 'ours', ['acquire', file, '1000', '1800000'], { env })
   await explicit.exited
-  assert.ok(explicit.events.some((e) => e.event === 'acquired'), explicit.stderr)
+  assert.ok(
+    explicit.events.some((e) => e.event === 'acquired'),
+    explicit.stderr,
+  )
   // A caller that leaves staleMs to the configuration is told what is wrong with it.
   const implicit = generationChild(t, 'ours', ['acquire', file, '1000'], { env })
   await implicit.exited
@@ -157,7 +186,12 @@ test('an environment value a 2026.5+ resolver skips does not fail a call that pa
   assert.match(String(err?.message), /OPENCLAW_SESSION_WRITE_LOCK_STALE_MS/)
 })
 
-function signalChild(t: Parameters<typeof tempSession>[0], file: string, how: 'with' | 'dropin', listen: 'none' | 'app') {
+function signalChild(
+  t: Parameters<typeof tempSession>[0],
+  file: string,
+  how: 'with' | 'dropin',
+  listen: 'none' | 'app',
+) {
   const child = new Child('signal-child.js', [file, how, listen])
   t.after(() => {
     if (child.proc.exitCode === null && child.proc.signalCode === null) child.kill()
@@ -169,36 +203,48 @@ const POSIX = process.platform !== 'win32'
 
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGQUIT', 'SIGABRT'] as const) {
   for (const how of ['with', 'dropin'] as const) {
-    test(`${signal} with no other listener: the ${how} holder removes its sidecar and ends by the signal`, { skip: !POSIX && 'POSIX signals' }, async (t) => {
-      const { file, lockPath } = tempSession(t)
-      const child = signalChild(t, file, how, 'none')
-      await child.waitFor('held')
-      assert.ok(fs.existsSync(lockPath))
-      child.kill(signal)
-      await child.exited
-      assert.equal(child.proc.signalCode, signal, `ended by ${signal} (${child.stderr})`)
-      assert.equal(fs.existsSync(lockPath), false, 'no sidecar left behind')
-    })
+    test(
+      `${signal} with no other listener: the ${how} holder removes its sidecar and ends by the signal`,
+      { skip: !POSIX && 'POSIX signals' },
+      async (t) => {
+        const { file, lockPath } = tempSession(t)
+        const child = signalChild(t, file, how, 'none')
+        await child.waitFor('held')
+        assert.ok(fs.existsSync(lockPath))
+        child.kill(signal)
+        await child.exited
+        assert.equal(child.proc.signalCode, signal, `ended by ${signal} (${child.stderr})`)
+        assert.equal(fs.existsSync(lockPath), false, 'no sidecar left behind')
+      },
+    )
   }
 }
 
 for (const how of ['with', 'dropin'] as const) {
-  test(`SIGTERM with an application listener: the ${how} hold ends, the process lives, later writes are refused`, { skip: !POSIX && 'POSIX signals' }, async (t) => {
-    const { file, lockPath } = tempSession(t)
-    const child = signalChild(t, file, how, 'app')
-    await child.waitFor('held')
-    child.kill('SIGTERM')
-    const after = await child.waitFor('after')
-    assert.equal(fs.existsSync(lockPath), false, 'the sidecar went at the signal')
-    assert.equal(after.signal, 'SIGTERM')
-    if (how === 'with') {
-      assert.deepEqual([after.held, after.signalAborted, after.append], [false, true, 'SESSION_WRITE_LOCK_LOST'])
-    }
-    assert.equal(after.nested, 'SESSION_WRITE_LOCK_LOST', 'a nested append must not acquire anew')
-    assert.equal(after.nestedWith, 'SESSION_WRITE_LOCK_LOST')
-    assert.equal((await child.waitFor('fresh')).result, 'ok')
-    assert.equal(await child.exited, 0)
-    const lines = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
-    assert.deepEqual(lines, [{ fresh: true }], 'nothing was written through the ended hold')
-  })
+  test(
+    `SIGTERM with an application listener: the ${how} hold ends, the process lives, later writes are refused`,
+    { skip: !POSIX && 'POSIX signals' },
+    async (t) => {
+      const { file, lockPath } = tempSession(t)
+      const child = signalChild(t, file, how, 'app')
+      await child.waitFor('held')
+      child.kill('SIGTERM')
+      const after = await child.waitFor('after')
+      assert.equal(fs.existsSync(lockPath), false, 'the sidecar went at the signal')
+      assert.equal(after.signal, 'SIGTERM')
+      if (how === 'with') {
+        assert.deepEqual([after.held, after.signalAborted, after.append], [false, true, 'SESSION_WRITE_LOCK_LOST'])
+      }
+      assert.equal(after.nested, 'SESSION_WRITE_LOCK_LOST', 'a nested append must not acquire anew')
+      assert.equal(after.nestedWith, 'SESSION_WRITE_LOCK_LOST')
+      assert.equal((await child.waitFor('fresh')).result, 'ok')
+      assert.equal(await child.exited, 0)
+      const lines = fs
+        .readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+      assert.deepEqual(lines, [{ fresh: true }], 'nothing was written through the ended hold')
+    },
+  )
 }

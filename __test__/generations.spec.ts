@@ -14,7 +14,16 @@ import { test } from 'node:test'
 
 import * as ours from '../index.js'
 import { GENERATIONS, ensureGeneration, type Generation } from '../scripts/openclaw-generations.js'
-import { type Child, type ChildEvent, deadPid, generationChild, livePid, lockChild, sleep, tempSession } from './helpers'
+import {
+  type Child,
+  type ChildEvent,
+  deadPid,
+  generationChild,
+  livePid,
+  lockChild,
+  sleep,
+  tempSession,
+} from './helpers'
 
 type T = Parameters<typeof tempSession>[0]
 
@@ -146,7 +155,9 @@ for (const { name, version } of GENERATIONS) {
       holder.kill('SIGKILL')
       await holder.exited
       const acquired = await waiter.waitFor('acquired')
-      t.diagnostic(`takeover of a killed holder of ours by ${name}: ${ms(acquired.t - killed)} (dead pid, on its next poll)`)
+      t.diagnostic(
+        `takeover of a killed holder of ours by ${name}: ${ms(acquired.t - killed)} (dead pid, on its next poll)`,
+      )
       await exitedOk(waiter)
       assert.equal(fs.existsSync(lockPath), false, 'and its release removed the sidecar')
     }
@@ -162,7 +173,9 @@ for (const { name, version } of GENERATIONS) {
     const dead = path.join(sessions, 'dead.jsonl.lock')
     plant(dead, { pid: deadPid(), createdAt: iso(1000) })
     const cleaner = generationChild(t, gen, ['clean', sessions, 'remove'])
-    const { locks } = (await cleaner.waitFor('cleaned')) as ChildEvent & { locks: Array<{ lockPath: string; stale: boolean }> }
+    const { locks } = (await cleaner.waitFor('cleaned')) as ChildEvent & {
+      locks: Array<{ lockPath: string; stale: boolean }>
+    }
     const mine = locks.find((l) => path.basename(l.lockPath) === 'held.jsonl.lock')
     assert.equal(mine?.stale, false, JSON.stringify(mine))
     assert.ok(fs.existsSync(`${file}.lock`), 'our held sidecar survived their cleaner')
@@ -187,7 +200,9 @@ for (const { name, version } of GENERATIONS) {
     await holder.waitFor('held')
     const before = fs.readFileSync(lockPath, 'utf8')
     await sleep(600)
-    const err = await ours.withSessionWriteLock(file, { staleMs: 300, acquireTimeoutMs: 800 }, () => 'two holders').catch((e) => e)
+    const err = await ours
+      .withSessionWriteLock(file, { staleMs: 300, acquireTimeoutMs: 800 }, () => 'two holders')
+      .catch((e) => e)
     assert.equal(err.code, 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT', String(err))
     assert.equal(fs.readFileSync(lockPath, 'utf8'), before, 'its sidecar is untouched')
     const listed = ours.inspectSessionLocks(path.dirname(lockPath), { staleMs: 300 })[0]
@@ -203,8 +218,14 @@ test('our errors pass every detector of 2026.5+, and match the message of 2026.2
   for (const name of ['2026.5', '2026.7']) {
     const gen = await generation(name)
     const child = generationChild(t, gen, ['classify-ours', file])
-    const { guards, results } = (await child.waitFor('classified')) as ChildEvent & { guards: string[]; results: Array<Record<string, unknown>> }
-    assert.deepEqual(guards, name === '2026.5' ? ['isSessionWriteLockTimeoutError'] : ['isSessionWriteLockAcquireError'])
+    const { guards, results } = (await child.waitFor('classified')) as ChildEvent & {
+      guards: string[]
+      results: Array<Record<string, unknown>>
+    }
+    assert.deepEqual(
+      guards,
+      name === '2026.5' ? ['isSessionWriteLockTimeoutError'] : ['isSessionWriteLockAcquireError'],
+    )
     assert.equal(results.length, 3)
     for (const r of results) {
       assert.equal(r.code, 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT')
@@ -233,7 +254,21 @@ test('our resolvers answer as 2026.7 on a matrix of config and env, and as 2026.
   const key = (k: string) => `OPENCLAW_SESSION_WRITE_LOCK_${k}_MS`
   const standIn = ($: 'Infinity' | 'NaN' | 'undefined') => ({ $ }) // a value JSON cannot carry (generation-child.mjs)
   const values = [5000, 0, -1, 1.5, 2 ** 53, standIn('Infinity'), standIn('NaN'), '5000', 'Infinity', null, true]
-  const envValues = ['7000', ' 7000 ', '1e4', '0x10', '1.5', '+5', 'Infinity', '-5', '0', '', 'abc', '9007199254740993', '00042']
+  const envValues = [
+    '7000',
+    ' 7000 ',
+    '1e4',
+    '0x10',
+    '1.5',
+    '+5',
+    'Infinity',
+    '-5',
+    '0',
+    '',
+    'abc',
+    '9007199254740993',
+    '00042',
+  ]
   const configs: unknown[] = [standIn('undefined'), null, {}, { session: {} }, { session: { writeLock: null } }]
   for (const v of values) configs.push({ session: { writeLock: { acquireTimeoutMs: v, staleMs: v, maxHoldMs: v } } })
   const envs: unknown[] = [{}]
@@ -249,7 +284,8 @@ test('our resolvers answer as 2026.7 on a matrix of config and env, and as 2026.
   }
   for (const timeoutMs of [600_000, 1000, 0, -1, standIn('Infinity'), standIn('NaN'), 1e12, standIn('undefined')]) {
     for (const graceMs of [standIn('undefined'), 5, 0]) {
-      for (const minMs of [standIn('undefined'), 10, -3]) cases.push({ fn: 'resolveSessionLockMaxHoldFromTimeout', args: [{ timeoutMs, graceMs, minMs }] })
+      for (const minMs of [standIn('undefined'), 10, -3])
+        cases.push({ fn: 'resolveSessionLockMaxHoldFromTimeout', args: [{ timeoutMs, graceMs, minMs }] })
     }
   }
   const run = async (gen: Generation | 'ours') => {
@@ -283,12 +319,18 @@ test('our resolvers answer as 2026.7 on a matrix of config and env, and as 2026.
   // Where ours differs from 2026.5, the input is one that 2026.7 reads differently too: an environment
   // value that is not all digits, or a value that is not a positive safe integer.
   const documented = /"(?: 7000 |1e4|0x10|1\.5|\+5|9007199254740993)"|1\.5|9007199254740992/
-  assert.deepEqual(divergent5.filter((d) => !documented.test(d)), [], 'undocumented divergences from 2026.5')
-  t.diagnostic(`${compared7} cases equal to 2026.7, ${compared5} equal to 2026.5, ${divergent5.length} documented divergences from 2026.5`)
+  assert.deepEqual(
+    divergent5.filter((d) => !documented.test(d)),
+    [],
+    'undocumented divergences from 2026.5',
+  )
+  t.diagnostic(
+    `${compared7} cases equal to 2026.7, ${compared5} equal to 2026.5, ${divergent5.length} documented divergences from 2026.5`,
+  )
   assert.ok(compared7 > 300 && compared5 > 300)
 })
 
-test('our cleaner never removes what any generation\'s cleaner keeps', async (t) => {
+test("our cleaner never removes what any generation's cleaner keeps", async (t) => {
   const { dir } = tempSession(t)
   const live = livePid(t)
   const dead = deadPid()
@@ -315,11 +357,15 @@ test('our cleaner never removes what any generation\'s cleaner keeps', async (t)
   for (const { name } of GENERATIONS) {
     fill()
     const cleaner = generationChild(t, await generation(name), ['clean', dir, 'report'])
-    const { locks } = (await cleaner.waitFor('cleaned')) as ChildEvent & { locks: Array<{ lockPath: string; stale: boolean; removable?: boolean }> }
+    const { locks } = (await cleaner.waitFor('cleaned')) as ChildEvent & {
+      locks: Array<{ lockPath: string; stale: boolean; removable?: boolean }>
+    }
     const theyRemove = new Set(locks.filter((l) => l.removable ?? l.stale).map((l) => path.basename(l.lockPath)))
     // 2026.2 wrote and read no start times, so it cannot see that the process behind a recycled pid is a
     // different one; the sidecar's writer is gone all the same.
-    const bolder = [...oursRemoves].filter((n) => !theyRemove.has(n) && !(name === '2026.2' && n === 'recycled.jsonl.lock'))
+    const bolder = [...oursRemoves].filter(
+      (n) => !theyRemove.has(n) && !(name === '2026.2' && n === 'recycled.jsonl.lock'),
+    )
     assert.deepEqual(bolder, [], `ours would remove what ${name}'s cleaner keeps`)
     t.diagnostic(`${name} removes ${[...theyRemove].sort().join(', ')}`)
   }
@@ -343,6 +389,10 @@ for (const name of ['2026.5', '2026.7']) {
     assert.deepEqual([refused.code, refused.aborted], ['SESSION_WRITE_LOCK_LOST', true])
     holder.send('release')
     await exitedOk(holder)
-    assert.equal(fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '', '', 'nothing was written through the lost hold')
+    assert.equal(
+      fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '',
+      '',
+      'nothing was written through the lost hold',
+    )
   })
 }

@@ -1,5 +1,5 @@
 // Interop with the legacy JavaScript lock, in separate processes, both ways, and the stale rules on
-// planted sidecars. The legacy processes here run fixtures/legacy-lock.js, a re-implementation of the
+// planted sidecars. The legacy processes here run scripts/legacy-lock.js, a re-implementation of the
 // 2026.2 to 2026.4 algorithm: it runs wherever this package does (Node 20, Windows under Wine), where the
 // published code cannot, and it plants payloads that no live OpenClaw would write. The published
 // generations themselves are in generations.spec.ts.
@@ -57,7 +57,10 @@ test('a live legacy holder is waited for, and taken as soon as it lets go', asyn
   await legacy.waitFor('held')
   const busy = await withSessionWriteLock(file, { acquireTimeoutMs: 200 }, () => {}).catch((e) => e)
   assert.equal(busy.code, 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT')
-  assert.deepEqual({ ...busy.owner, heldForMs: undefined }, { pid: legacy.pid, alive: true, kind: 'legacy', heldForMs: undefined })
+  assert.deepEqual(
+    { ...busy.owner, heldForMs: undefined },
+    { pid: legacy.pid, alive: true, kind: 'legacy', heldForMs: undefined },
+  )
   assert.ok(busy.owner.heldForMs >= 200)
   assert.ok(fs.existsSync(lockPath), 'the live legacy sidecar is left alone')
   const waiting = withSessionWriteLock(file, { acquireTimeoutMs: 10_000 }, () => 'ours now')
@@ -178,4 +181,3 @@ test('a malformed sidecar is kept for 30 s unchanged, then taken over', async (t
   plant(lockPath, '{"pid": 12', 31_000)
   await withSessionWriteLock(file, { acquireTimeoutMs: 1000 }, () => {})
 })
-

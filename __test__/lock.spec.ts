@@ -91,7 +91,10 @@ test('a hundred concurrent callers run one at a time, in arrival order', async (
     ),
   )
   assert.equal(maxInside, 1)
-  assert.deepEqual(order, Array.from({ length: 100 }, (_, i) => i))
+  assert.deepEqual(
+    order,
+    Array.from({ length: 100 }, (_, i) => i),
+  )
 })
 
 test('calls for different session files never wait on each other', async (t) => {
@@ -171,7 +174,10 @@ test('the timeout error carries its fields when this process holds the lock', as
   assert.equal(err.lockPath, lockPath)
   assert.equal(err.timeoutMs, 30)
   assert.ok(err.waitedMs >= 30)
-  assert.deepEqual({ ...err.owner, heldForMs: undefined }, { pid: process.pid, alive: true, kind: 'in-process', heldForMs: undefined })
+  assert.deepEqual(
+    { ...err.owner, heldForMs: undefined },
+    { pid: process.pid, alive: true, kind: 'in-process', heldForMs: undefined },
+  )
   assert.ok(err.owner.heldForMs! >= 30)
   assert.ok(err.message.startsWith('session file locked (timeout 30ms)'))
   release()

@@ -14,13 +14,21 @@ const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
 const binding = fs.readdirSync(ROOT).find((f) => /^session-write-lock\..+\.node$/.test(f))
 const platform = binding?.split('.')[1]
 // npm beside this Node if it has one (a system install), else the npm on PATH (Node from `npx -p node@N`).
-const NPM = [path.join(path.dirname(process.execPath), 'npm'), spawnSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).stdout.trim()]
-  .find((p) => p && fs.existsSync(p))!
+const NPM = [
+  path.join(path.dirname(process.execPath), 'npm'),
+  spawnSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).stdout.trim(),
+].find((p) => p && fs.existsSync(p))!
 // Node, npm and the basic tools; no ~/.cargo/bin.
 const PATH = [path.dirname(process.execPath), path.dirname(NPM), '/usr/local/bin', '/usr/bin', '/bin']
   .filter((d) => !fs.existsSync(path.join(d, 'cargo')))
   .join(':')
-const env = { ...process.env, PATH, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' }
+const env = {
+  ...process.env,
+  PATH,
+  npm_config_audit: 'false',
+  npm_config_fund: 'false',
+  npm_config_update_notifier: 'false',
+}
 
 function npm(args: string[], cwd: string) {
   return execFileSync(NPM, args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
@@ -44,7 +52,15 @@ function project(work: string, name: string, pkg: object, tsconfig: object, pack
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true, ...pkg }))
   fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(tsconfig))
   fs.copyFileSync(path.join(__dirname, 'packaging', 'example.ts'), path.join(dir, 'example.ts'))
-  npm(['install', '--no-package-lock', path.join(packs.dir, packs.native.filename), path.join(packs.dir, packs.root.filename)], dir)
+  npm(
+    [
+      'install',
+      '--no-package-lock',
+      path.join(packs.dir, packs.native.filename),
+      path.join(packs.dir, packs.root.filename),
+    ],
+    dir,
+  )
   return dir
 }
 
@@ -63,45 +79,76 @@ test('npm pack: the tarball carries the package and nothing else', { skip: !bind
   t.after(() => fs.rmSync(work, { recursive: true, force: true }))
   const packs = tarballs(work)
   const files: string[] = packs.root.files.map((f: { path: string }) => f.path).sort()
-  assert.deepEqual(files.filter((f) => !f.startsWith('lib/')), [
-    'README.md', 'binding.d.ts', 'binding.js', 'cli.js', 'index.d.ts', 'index.js', 'package.json',
-  ])
-  for (const f of files) assert.doesNotMatch(f, /__test__|\.spec\.|^src\/|target\/|Cargo|\.node$|benchmark|soak|fuzz/, f)
-  assert.deepEqual(packs.native.files.map((f: { path: string }) => f.path).sort(), [binding, 'package.json', 'README.md'].sort())
+  assert.deepEqual(
+    files.filter((f) => !f.startsWith('lib/')),
+    ['README.md', 'binding.d.ts', 'binding.js', 'cli.js', 'index.d.ts', 'index.js', 'package.json'],
+  )
+  for (const f of files)
+    assert.doesNotMatch(f, /__test__|\.spec\.|^src\/|target\/|Cargo|\.node$|benchmark|soak|fuzz/, f)
+  assert.deepEqual(
+    packs.native.files.map((f: { path: string }) => f.path).sort(),
+    [binding, 'package.json', 'README.md'].sort(),
+  )
 })
 
 for (const flavour of ['esm', 'cjs'] as const) {
-  test(`a fresh ${flavour === 'esm' ? 'NodeNext ESM' : 'CommonJS'} TypeScript project installs, type-checks and runs it`, { skip: !binding && 'no built binary' }, (t) => {
-    const work = fs.mkdtempSync(path.join(os.tmpdir(), `swl-pkg-${flavour}-`))
-    t.after(() => fs.rmSync(work, { recursive: true, force: true }))
-    assert.notEqual(spawnSync('cargo', ['--version'], { env }).status, 0, 'cargo must not be on PATH for this test')
-    const packs = tarballs(work)
-    const dir =
-      flavour === 'esm'
-        ? project(work, 'esm-app', { type: 'module' }, { compilerOptions: compilerOptions({ module: 'NodeNext', moduleResolution: 'NodeNext' }) }, packs)
-        : project(work, 'cjs-app', {}, { compilerOptions: compilerOptions({ module: 'CommonJS', moduleResolution: 'Node10', esModuleInterop: true }) }, packs)
-    const tsc = spawnSync(process.execPath, [TSC, '-p', dir], { cwd: dir, env, encoding: 'utf8' })
-    assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr)
-    const run = spawnSync(process.execPath, [path.join(dir, 'out', 'example.js')], { cwd: dir, env, encoding: 'utf8' })
-    assert.equal(run.status, 0, run.stderr)
-    const report = JSON.parse(run.stdout)
-    assert.deepEqual(
-      { ...report, acquisitions: report.acquisitions > 0 },
-      {
-        offsets: [0, 31],
-        count: 3,
-        same: true,
-        timeoutCode: 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT',
-        noticeSource: 'configure',
-        configError: true,
-        maxHold: 720000,
-        locks: 0,
-        acquisitions: true,
-      },
-    )
-    const bin = path.join(dir, 'node_modules', '.bin', 'session-write-lock')
-    const doctor = spawnSync(bin, ['doctor', '--json', work], { cwd: dir, env, encoding: 'utf8' })
-    assert.equal(doctor.status, 0, doctor.stderr)
-    assert.equal(JSON.parse(doctor.stdout).problems, 0)
-  })
+  test(
+    `a fresh ${flavour === 'esm' ? 'NodeNext ESM' : 'CommonJS'} TypeScript project installs, type-checks and runs it`,
+    { skip: !binding && 'no built binary' },
+    (t) => {
+      const work = fs.mkdtempSync(path.join(os.tmpdir(), `swl-pkg-${flavour}-`))
+      t.after(() => fs.rmSync(work, { recursive: true, force: true }))
+      assert.notEqual(spawnSync('cargo', ['--version'], { env }).status, 0, 'cargo must not be on PATH for this test')
+      const packs = tarballs(work)
+      const dir =
+        flavour === 'esm'
+          ? project(
+              work,
+              'esm-app',
+              { type: 'module' },
+              { compilerOptions: compilerOptions({ module: 'NodeNext', moduleResolution: 'NodeNext' }) },
+              packs,
+            )
+          : project(
+              work,
+              'cjs-app',
+              {},
+              {
+                compilerOptions: compilerOptions({
+                  module: 'CommonJS',
+                  moduleResolution: 'Node10',
+                  esModuleInterop: true,
+                }),
+              },
+              packs,
+            )
+      const tsc = spawnSync(process.execPath, [TSC, '-p', dir], { cwd: dir, env, encoding: 'utf8' })
+      assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr)
+      const run = spawnSync(process.execPath, [path.join(dir, 'out', 'example.js')], {
+        cwd: dir,
+        env,
+        encoding: 'utf8',
+      })
+      assert.equal(run.status, 0, run.stderr)
+      const report = JSON.parse(run.stdout)
+      assert.deepEqual(
+        { ...report, acquisitions: report.acquisitions > 0 },
+        {
+          offsets: [0, 31],
+          count: 3,
+          same: true,
+          timeoutCode: 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT',
+          noticeSource: 'configure',
+          configError: true,
+          maxHold: 720000,
+          locks: 0,
+          acquisitions: true,
+        },
+      )
+      const bin = path.join(dir, 'node_modules', '.bin', 'session-write-lock')
+      const doctor = spawnSync(bin, ['doctor', '--json', work], { cwd: dir, env, encoding: 'utf8' })
+      assert.equal(doctor.status, 0, doctor.stderr)
+      assert.equal(JSON.parse(doctor.stdout).problems, 0)
+    },
+  )
 }

@@ -95,7 +95,10 @@ test('a lock held by another process times out with the legacy message and the o
   assert.equal(err.lockPath, lockPath)
   assert.equal(err.timeoutMs, 150)
   assert.ok(err.waitedMs >= 150 && err.waitedMs < 5000, String(err.waitedMs))
-  assert.deepEqual({ ...err.owner, heldForMs: undefined }, { pid: holder.pid, alive: true, kind: 'kernel', heldForMs: undefined })
+  assert.deepEqual(
+    { ...err.owner, heldForMs: undefined },
+    { pid: holder.pid, alive: true, kind: 'kernel', heldForMs: undefined },
+  )
   assert.ok(err.owner.heldForMs >= 150)
   assert.match(err.message, new RegExp(`^session file locked \\(timeout 150ms\\): pid=${holder.pid} `))
   holder.send('release')

@@ -11,7 +11,8 @@ import { FIXTURES, lockChild, tempSession } from './helpers'
 const CHILD = path.join(FIXTURES, 'lock-child.js')
 
 test('out of descriptors: EMFILE with a clear message, nothing leaked, and it works again once freed', (t) => {
-  if (process.platform === 'win32') return t.skip('needs a shell with ulimit -n (Windows has no per-process descriptor limit)')
+  if (process.platform === 'win32')
+    return t.skip('needs a shell with ulimit -n (Windows has no per-process descriptor limit)')
   const { file, lockPath } = tempSession(t)
   const r = spawnSync('sh', ['-c', `ulimit -n 64 && exec "${process.execPath}" "${CHILD}" emfile "${file}"`], {
     encoding: 'utf8',
@@ -31,10 +32,14 @@ test('100 000 acquire/release cycles leave descriptors and memory flat', (t) => 
   // A 1 MB young generation keeps V8's own heap sizing (tens of MB under any high allocation rate) from
   // hiding or faking a leak. Two measured rounds of 100 000: the first may include a one-time growth of
   // V8 or the allocator; the second must be flat.
-  const r = spawnSync(process.execPath, ['--expose-gc', '--max-semi-space-size=1', CHILD, 'cycles', file, '100000', '20000'], {
-    encoding: 'utf8',
-    timeout: 300_000,
-  })
+  const r = spawnSync(
+    process.execPath,
+    ['--expose-gc', '--max-semi-space-size=1', CHILD, 'cycles', file, '100000', '20000'],
+    {
+      encoding: 'utf8',
+      timeout: 300_000,
+    },
+  )
   const { rounds } = JSON.parse(r.stdout.trim().split('\n').pop()!)
   const [start, first, second] = rounds
   const mb = (bytes: number) => bytes / 2 ** 20

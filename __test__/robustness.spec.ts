@@ -24,7 +24,13 @@ function script(code: string, env: NodeJS.ProcessEnv = {}, timeout = 20_000) {
     env: { ...process.env, ...env },
     timeout,
   })
-  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, timedOut: r.error?.message.includes('ETIMEDOUT') }
+  return {
+    status: r.status,
+    signal: r.signal,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    timedOut: r.error?.message.includes('ETIMEDOUT'),
+  }
 }
 
 /** The last JSON line a script printed. */
@@ -52,11 +58,18 @@ test('durations too long for any clock mean "forever" and never crash: options, 
       out.fromEnv = await api.withSessionWriteLock(${JSON.stringify(file)}, {}, () => 'ok')
       console.log(JSON.stringify(out))
     })()`
-  const r = script(code, { OPENCLAW_SESSION_WRITE_LOCK_MAX_HOLD_MS: '2e22', OPENCLAW_SESSION_WRITE_LOCK_ACQUIRE_TIMEOUT_MS: '1e300' })
+  const r = script(code, {
+    OPENCLAW_SESSION_WRITE_LOCK_MAX_HOLD_MS: '2e22',
+    OPENCLAW_SESSION_WRITE_LOCK_ACQUIRE_TIMEOUT_MS: '1e300',
+  })
   assert.equal(r.status, 0, r.stderr)
   assert.doesNotMatch(r.stderr, /TimeoutOverflowWarning|panic/)
   const out = result(r)
-  assert.deepEqual(Object.values(out).every((v) => v === 'ok' || v === 1), true, JSON.stringify(out))
+  assert.deepEqual(
+    Object.values(out).every((v) => v === 'ok' || v === 1),
+    true,
+    JSON.stringify(out),
+  )
   // Only the word Infinity means forever in the environment: 1e400 overflows to it, and is refused.
   const overflow = script(
     `api.withSessionWriteLock(${JSON.stringify(file)}, () => {}).then(() => console.log('{"ok":true}'), (e) => console.log(JSON.stringify({ code: e.code, message: e.message })))`,
@@ -90,43 +103,50 @@ test('openclaw.json nested 30 000 deep, or 300 000 arrays deep, is a coded error
   assert.equal(inspected?.kind, 'unknown')
 })
 
-test('a FIFO or a device as openclaw.json is refused at once: the event loop keeps running', { skip: !POSIX && 'FIFOs' }, async (t) => {
-  const { dir, file } = tempSession(t)
-  const fifo = path.join(dir, 'fifo.json')
-  assert.equal(spawnSync('mkfifo', [fifo]).status, 0)
-  for (const target of [fifo, '/dev/zero']) {
-    const r = script(
-      `const tick = setInterval(() => {}, 10)
+test(
+  'a FIFO or a device as openclaw.json is refused at once: the event loop keeps running',
+  { skip: !POSIX && 'FIFOs' },
+  async (t) => {
+    const { dir, file } = tempSession(t)
+    const fifo = path.join(dir, 'fifo.json')
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0)
+    for (const target of [fifo, '/dev/zero']) {
+      const r = script(
+        `const tick = setInterval(() => {}, 10)
        api.withSessionWriteLock(${JSON.stringify(file)}, () => {}).then(() => console.log('{}'), (e) => { clearInterval(tick); console.log(JSON.stringify({ code: e.code, message: e.message, path: e.path })) })`,
-      { OPENCLAW_CONFIG_PATH: target },
-      10_000,
-    )
-    assert.ok(!r.timedOut, `${target}: the process hung`)
-    const err = result(r)
-    assert.equal(err.code, 'SESSION_WRITE_LOCK_CONFIG', target)
-    assert.equal(err.path, target)
-    assert.match(err.message, /not a regular file/)
-  }
-})
+        { OPENCLAW_CONFIG_PATH: target },
+        10_000,
+      )
+      assert.ok(!r.timedOut, `${target}: the process hung`)
+      const err = result(r)
+      assert.equal(err.code, 'SESSION_WRITE_LOCK_CONFIG', target)
+      assert.equal(err.path, target)
+      assert.match(err.message, /not a regular file/)
+    }
+  },
+)
 
-test('a default openclaw.json that cannot even be looked up means the defaults, with one warning', { skip: !POSIX && 'POSIX permissions' }, async (t) => {
-  // Root enters any directory: as root, the check runs as nobody (setpriv), when this machine allows it.
-  const root = process.getuid?.() === 0
-  const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']
-  if (root && spawnSync(asNobody[0], [...asNobody.slice(1), process.execPath, '-e', '0']).status !== 0) {
-    return t.skip('needs a user that may not enter a directory (setpriv)')
-  }
-  const { dir } = tempSession(t)
-  fs.chmodSync(dir, 0o777)
-  const home = path.join(dir, 'home') // the user's HOME, which the user may not enter
-  fs.mkdirSync(home)
-  fs.chmodSync(home, root ? 0o700 : 0o000) // root's 0700 directory is closed to nobody
-  t.after(() => fs.rmSync(home, { recursive: true, force: true })) // empty: removable whatever its mode
-  const work = path.join(dir, 'work')
-  fs.mkdirSync(work)
-  fs.chmodSync(work, 0o777)
-  const file = path.join(work, 's.jsonl')
-  const code = `
+test(
+  'a default openclaw.json that cannot even be looked up means the defaults, with one warning',
+  { skip: !POSIX && 'POSIX permissions' },
+  async (t) => {
+    // Root enters any directory: as root, the check runs as nobody (setpriv), when this machine allows it.
+    const root = process.getuid?.() === 0
+    const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']
+    if (root && spawnSync(asNobody[0], [...asNobody.slice(1), process.execPath, '-e', '0']).status !== 0) {
+      return t.skip('needs a user that may not enter a directory (setpriv)')
+    }
+    const { dir } = tempSession(t)
+    fs.chmodSync(dir, 0o777)
+    const home = path.join(dir, 'home') // the user's HOME, which the user may not enter
+    fs.mkdirSync(home)
+    fs.chmodSync(home, root ? 0o700 : 0o000) // root's 0700 directory is closed to nobody
+    t.after(() => fs.rmSync(home, { recursive: true, force: true })) // empty: removable whatever its mode
+    const work = path.join(dir, 'work')
+    fs.mkdirSync(work)
+    fs.chmodSync(work, 0o777)
+    const file = path.join(work, 's.jsonl')
+    const code = `
     const api = require(${JSON.stringify(INDEX)})
     const warnings = []
     process.on('warning', (w) => warnings.push(w.code))
@@ -138,16 +158,20 @@ test('a default openclaw.json that cannot even be looked up means the defaults, 
       await new Promise((r) => setImmediate(r))
       console.log(JSON.stringify({ locked, entries: again.entries, inspected, explicit, warnings }))
     })()`
-  const argv = [process.execPath, '-e', code]
-  const [cmd, ...args] = root ? [...asNobody, ...argv] : argv
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, HOME: home, OPENCLAW_CONFIG_PATH: '', OPENCLAW_STATE_DIR: '' } })
-  assert.equal(r.status, 0, r.stderr)
-  const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!)
-  assert.deepEqual(
-    { ...out, warnings: out.warnings.filter((w: string) => w === 'SESSION_WRITE_LOCK_CONFIG_UNREADABLE').length },
-    { locked: 'ok', entries: 1, inspected: 0, explicit: 'SESSION_WRITE_LOCK_CONFIG', warnings: 1 },
-  )
-})
+    const argv = [process.execPath, '-e', code]
+    const [cmd, ...args] = root ? [...asNobody, ...argv] : argv
+    const r = spawnSync(cmd, args, {
+      encoding: 'utf8',
+      env: { ...process.env, HOME: home, OPENCLAW_CONFIG_PATH: '', OPENCLAW_STATE_DIR: '' },
+    })
+    assert.equal(r.status, 0, r.stderr)
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!)
+    assert.deepEqual(
+      { ...out, warnings: out.warnings.filter((w: string) => w === 'SESSION_WRITE_LOCK_CONFIG_UNREADABLE').length },
+      { locked: 'ok', entries: 1, inspected: 0, explicit: 'SESSION_WRITE_LOCK_CONFIG', warnings: 1 },
+    )
+  },
+)
 
 /** A worker that runs `code` with `api` and `file` bound, posting its messages back. */
 function worker(t: Parameters<typeof tempSession>[0], file: string, code: string) {
@@ -175,7 +199,11 @@ function worker(t: Parameters<typeof tempSession>[0], file: string, code: string
 
 test('a worker terminated while it holds releases the lock at once, not after maxHoldMs', async (t) => {
   const { file, lockPath } = tempSession(t)
-  const { w, next } = worker(t, file, `await api.withSessionWriteLock(file, { maxHoldMs: 600000 }, () => { post('held'); return new Promise(() => {}) })`)
+  const { w, next } = worker(
+    t,
+    file,
+    `await api.withSessionWriteLock(file, { maxHoldMs: 600000 }, () => { post('held'); return new Promise(() => {}) })`,
+  )
   await next((m) => m === 'held')
   assert.ok(fs.existsSync(lockPath))
   await w.terminate()
@@ -184,7 +212,10 @@ test('a worker terminated while it holds releases the lock at once, not after ma
   assert.ok(performance.now() - started < 500, 'the main thread got the lock at once')
   const other = lockChild(t, ['acquire', file, '1000'])
   await other.exited
-  assert.ok(other.events.some((e) => e.event === 'acquired'), 'so does another process')
+  assert.ok(
+    other.events.some((e) => e.event === 'acquired'),
+    'so does another process',
+  )
 })
 
 test('a worker terminated while queued is never granted the lock', async (t) => {
@@ -192,7 +223,11 @@ test('a worker terminated while queued is never granted the lock', async (t) => 
   let release!: () => void
   const holding = api.withSessionWriteLock(file, () => new Promise<void>((r) => (release = r)))
   await sleep(20)
-  const { w, next } = worker(t, file, `post('queued'); await api.withSessionWriteLock(file, { acquireTimeoutMs: 60000 }, () => post('granted'))`)
+  const { w, next } = worker(
+    t,
+    file,
+    `post('queued'); await api.withSessionWriteLock(file, { acquireTimeoutMs: 60000 }, () => post('granted'))`,
+  )
   await next((m) => m === 'queued')
   await sleep(50) // it is in the queue now
   assert.equal(api.sessionLockStats().activeSessions >= 1, true)
@@ -205,35 +240,50 @@ test('a worker terminated while queued is never granted the lock', async (t) => 
   assert.equal(fs.existsSync(lockPath), false)
 })
 
-test('a hard-linked transcript is refused for append, repair, read and rewrite, and left untouched', { skip: !POSIX && 'hard links need POSIX here' }, async (t) => {
-  const { dir, file } = tempSession(t)
-  const outside = path.join(dir, 'outside-openclaw.json')
-  fs.writeFileSync(outside, '{\n  "gateway": true\n}') // no trailing newline: a "torn tail" to repair
-  fs.linkSync(outside, file)
-  const attempts = {
-    append: () => api.appendSessionEntries(file, { role: 'user' }),
-    read: () => api.withSessionWriteLock(file, (lock) => lock.read()),
-    rewrite: () => api.withSessionWriteLock(file, (lock) => lock.rewrite([{ role: 'user' }])),
-    appendSync: async () => api.appendSessionEntriesSync(file, { role: 'user' }),
-  }
-  for (const [name, attempt] of Object.entries(attempts)) {
-    const err = await attempt().then(() => null, (e) => e)
-    assert.equal(err?.code, 'SESSION_WRITE_LOCK_UNSAFE_PATH', `${name}: ${err}`)
-  }
-  assert.equal(fs.readFileSync(outside, 'utf8'), '{\n  "gateway": true\n}')
-  assert.deepEqual(fs.readdirSync(dir).sort(), ['outside-openclaw.json', 'session.jsonl'], 'no quarantine file, no sidecar left')
-})
+test(
+  'a hard-linked transcript is refused for append, repair, read and rewrite, and left untouched',
+  { skip: !POSIX && 'hard links need POSIX here' },
+  async (t) => {
+    const { dir, file } = tempSession(t)
+    const outside = path.join(dir, 'outside-openclaw.json')
+    fs.writeFileSync(outside, '{\n  "gateway": true\n}') // no trailing newline: a "torn tail" to repair
+    fs.linkSync(outside, file)
+    const attempts = {
+      append: () => api.appendSessionEntries(file, { role: 'user' }),
+      read: () => api.withSessionWriteLock(file, (lock) => lock.read()),
+      rewrite: () => api.withSessionWriteLock(file, (lock) => lock.rewrite([{ role: 'user' }])),
+      appendSync: async () => api.appendSessionEntriesSync(file, { role: 'user' }),
+    }
+    for (const [name, attempt] of Object.entries(attempts)) {
+      const err = await attempt().then(
+        () => null,
+        (e) => e,
+      )
+      assert.equal(err?.code, 'SESSION_WRITE_LOCK_UNSAFE_PATH', `${name}: ${err}`)
+    }
+    assert.equal(fs.readFileSync(outside, 'utf8'), '{\n  "gateway": true\n}')
+    assert.deepEqual(
+      fs.readdirSync(dir).sort(),
+      ['outside-openclaw.json', 'session.jsonl'],
+      'no quarantine file, no sidecar left',
+    )
+  },
+)
 
 test('a nested call from a revoked hold fails with SESSION_WRITE_LOCK_LOST instead of acquiring anew', async (t) => {
   const { file } = tempSession(t)
   const revoked: string[] = []
-  const outcome = await api.withSessionWriteLock(file, { maxHoldMs: 200, onRevoked: (e) => revoked.push(e.code) }, async (lock) => {
-    lock.read()
-    await sleep(600) // past maxHoldMs: the watchdog revokes
-    const nested = await api.appendSessionEntries(file, { based: 'on the read above' }).catch((e) => e.code)
-    const nestedWith = await api.withSessionWriteLock(file, () => 'inside').catch((e) => e.code)
-    return { nested, nestedWith, signal: lock.signal.aborted }
-  })
+  const outcome = await api.withSessionWriteLock(
+    file,
+    { maxHoldMs: 200, onRevoked: (e) => revoked.push(e.code) },
+    async (lock) => {
+      lock.read()
+      await sleep(600) // past maxHoldMs: the watchdog revokes
+      const nested = await api.appendSessionEntries(file, { based: 'on the read above' }).catch((e) => e.code)
+      const nestedWith = await api.withSessionWriteLock(file, () => 'inside').catch((e) => e.code)
+      return { nested, nestedWith, signal: lock.signal.aborted }
+    },
+  )
   assert.deepEqual(outcome, { nested: 'SESSION_WRITE_LOCK_LOST', nestedWith: 'SESSION_WRITE_LOCK_LOST', signal: true })
   assert.deepEqual(revoked, ['SESSION_WRITE_LOCK_LOST'])
   assert.equal(fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '', '', 'nothing was written')
@@ -249,7 +299,8 @@ test('a revocation during a busy synchronous step is reported exactly once', asy
   for (const writes of [true, false]) {
     const revoked: string[] = []
     const warnings: string[] = []
-    const onWarning = (w: Error & { code?: string }) => w.code === 'SESSION_WRITE_LOCK_REVOKED' && warnings.push(w.message)
+    const onWarning = (w: Error & { code?: string }) =>
+      w.code === 'SESSION_WRITE_LOCK_REVOKED' && warnings.push(w.message)
     process.on('warning', onWarning)
     await api.withSessionWriteLock(file, { maxHoldMs: 100, onRevoked: (e) => revoked.push(e.reason) }, (lock) => {
       busy(500)
@@ -275,47 +326,67 @@ test('a holder frozen past maxHoldMs writes nothing when it resumes', { skip: !P
   assert.equal(refused.code, 'SESSION_WRITE_LOCK_LOST')
   const late = child.events.filter((e) => e.event === 'appended' && Number(e.at) > 1000)
   assert.deepEqual(late, [], 'an append went through after maxHoldMs')
-  const written = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l).at)
+  const written = fs
+    .readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l).at)
   assert.ok(written.length > 3 && written.every((at: number) => at <= 1000), JSON.stringify(written))
 })
 
 /** strace, when this machine has it: fault injection into one system call. */
 const STRACE = spawnSync('strace', ['-V']).status === 0
 
-test('a failed rollback says so: the entries may be in the transcript', { skip: !STRACE && 'needs strace' }, async (t) => {
-  const { file } = tempSession(t)
-  fs.writeFileSync(file, '{"before":true}\n')
-  const code = `
+test(
+  'a failed rollback says so: the entries may be in the transcript',
+  { skip: !STRACE && 'needs strace' },
+  async (t) => {
+    const { file } = tempSession(t)
+    fs.writeFileSync(file, '{"before":true}\n')
+    const code = `
     const api = require(${JSON.stringify(INDEX)})
     api.appendSessionEntries(${JSON.stringify(file)}, { after: true }, { durability: 'data' })
       .then(() => console.log('{}'), (e) => console.log(JSON.stringify({ code: e.code, syscall: e.syscall, rolledBack: e.rolledBack, rollbackCode: e.rollbackCode, message: e.message })))`
-  const faults = (spec: string[]) => {
-    const traced = 'trace=fdatasync,ftruncate' // strace injects only into calls it traces
-    const r = spawnSync('strace', ['-f', '-qq', '-o', os.devNull, '-e', traced, ...spec.flatMap((s) => ['-e', s]), process.execPath, '-e', code], { encoding: 'utf8' })
-    return result({ status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, timedOut: false })
-  }
-  const rolled = faults(['inject=fdatasync:error=EIO'])
-  assert.deepEqual([rolled.code, rolled.syscall, rolled.rolledBack], ['EIO', 'fdatasync', undefined])
-  assert.equal(fs.readFileSync(file, 'utf8'), '{"before":true}\n', 'cut back')
-  const stuck = faults(['inject=fdatasync:error=EIO', 'inject=ftruncate:error=EIO'])
-  assert.deepEqual([stuck.code, stuck.rolledBack, stuck.rollbackCode], ['EIO', false, 'EIO'])
-  assert.match(stuck.message, /the entries may be in the transcript/)
-})
+    const faults = (spec: string[]) => {
+      const traced = 'trace=fdatasync,ftruncate' // strace injects only into calls it traces
+      const r = spawnSync(
+        'strace',
+        ['-f', '-qq', '-o', os.devNull, '-e', traced, ...spec.flatMap((s) => ['-e', s]), process.execPath, '-e', code],
+        { encoding: 'utf8' },
+      )
+      return result({ status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, timedOut: false })
+    }
+    const rolled = faults(['inject=fdatasync:error=EIO'])
+    assert.deepEqual([rolled.code, rolled.syscall, rolled.rolledBack], ['EIO', 'fdatasync', undefined])
+    assert.equal(fs.readFileSync(file, 'utf8'), '{"before":true}\n', 'cut back')
+    const stuck = faults(['inject=fdatasync:error=EIO', 'inject=ftruncate:error=EIO'])
+    assert.deepEqual([stuck.code, stuck.rolledBack, stuck.rollbackCode], ['EIO', false, 'EIO'])
+    assert.match(stuck.message, /the entries may be in the transcript/)
+  },
+)
 
-test('a quarantine that fails leaves no empty file behind, and the transcript as it was', { skip: !POSIX && 'ulimit -f' }, async (t) => {
-  const { dir, file } = tempSession(t)
-  const torn = `{"complete":true}\n{"torn":"${'x'.repeat(200_000)}`
-  fs.writeFileSync(file, torn)
-  const script = path.join(FIXTURES, 'lock-child.js')
-  for (let i = 0; i < 3; i++) {
-    // The fragment is larger than the file size limit: writing it to the quarantine file fails (EFBIG).
-    const r = spawnSync('sh', ['-c', `ulimit -f 64 && exec "${process.execPath}" "${script}" append-fsize "${file}" 10`], { encoding: 'utf8' })
-    const ev = JSON.parse(r.stdout.trim().split('\n').at(-1)!)
-    assert.equal(ev.code, 'EFBIG', r.stdout + r.stderr)
-  }
-  assert.deepEqual(fs.readdirSync(dir), ['session.jsonl'], 'no .corrupt-* file per attempt, no sidecar')
-  assert.equal(fs.readFileSync(file, 'utf8'), torn)
-})
+test(
+  'a quarantine that fails leaves no empty file behind, and the transcript as it was',
+  { skip: !POSIX && 'ulimit -f' },
+  async (t) => {
+    const { dir, file } = tempSession(t)
+    const torn = `{"complete":true}\n{"torn":"${'x'.repeat(200_000)}`
+    fs.writeFileSync(file, torn)
+    const script = path.join(FIXTURES, 'lock-child.js')
+    for (let i = 0; i < 3; i++) {
+      // The fragment is larger than the file size limit: writing it to the quarantine file fails (EFBIG).
+      const r = spawnSync(
+        'sh',
+        ['-c', `ulimit -f 64 && exec "${process.execPath}" "${script}" append-fsize "${file}" 10`],
+        { encoding: 'utf8' },
+      )
+      const ev = JSON.parse(r.stdout.trim().split('\n').at(-1)!)
+      assert.equal(ev.code, 'EFBIG', r.stdout + r.stderr)
+    }
+    assert.deepEqual(fs.readdirSync(dir), ['session.jsonl'], 'no .corrupt-* file per attempt, no sidecar')
+    assert.equal(fs.readFileSync(file, 'utf8'), torn)
+  },
+)
 
 test('lock.read() of a transcript larger than a string can hold is a coded error naming the path', async (t) => {
   const { file } = tempSession(t)
@@ -346,50 +417,77 @@ test('small ones: read() through a symlink, a dangling symlinked directory, EINT
     const other = path.join(dir, 'intr.jsonl')
     const code = `require(${JSON.stringify(INDEX)}).appendSessionEntries(${JSON.stringify(other)}, { ok: 1 }).then(() => console.log('{"ok":true}'), (e) => console.log(JSON.stringify({ code: e.code })))`
     const trace = path.join(dir, 'flock.trace')
-    const r = spawnSync('strace', ['-f', '-qq', '-o', trace, '-e', 'trace=flock', '-e', 'inject=flock:error=EINTR:when=1..2', process.execPath, '-e', code], { encoding: 'utf8' })
+    const r = spawnSync(
+      'strace',
+      [
+        '-f',
+        '-qq',
+        '-o',
+        trace,
+        '-e',
+        'trace=flock',
+        '-e',
+        'inject=flock:error=EINTR:when=1..2',
+        process.execPath,
+        '-e',
+        code,
+      ],
+      { encoding: 'utf8' },
+    )
     assert.deepEqual(JSON.parse(r.stdout.trim().split('\n').at(-1)!), { ok: true }, r.stderr)
     assert.match(fs.readFileSync(trace, 'utf8'), /flock\(.*EINTR.*\(INJECTED\)/, 'the fault was injected')
   }
 })
 
-test('one sidecar the cleaner cannot handle is reported with its error; the others are still removed', { skip: !POSIX && 'POSIX permissions' }, async (t) => {
-  const root = process.getuid?.() === 0
-  const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']
-  if (root && spawnSync(asNobody[0], [...asNobody.slice(1), process.execPath, '-e', '0']).status !== 0) {
-    return t.skip('needs a user whom a 0400 file refuses (setpriv)')
-  }
-  const { dir } = tempSession(t)
-  const sessions = path.join(dir, 'agents', 'main', 'sessions')
-  fs.mkdirSync(sessions, { recursive: true })
-  const dead = spawnSync(process.execPath, ['-e', '']).pid
-  for (const name of ['a', 'b', 'c']) {
-    fs.writeFileSync(path.join(sessions, `${name}.jsonl.lock`), JSON.stringify({ pid: dead, createdAt: new Date().toISOString() }))
-  }
-  if (root) {
-    for (const d of [dir, path.join(dir, 'agents'), path.join(dir, 'agents', 'main'), sessions]) fs.chmodSync(d, 0o777)
-    for (const name of ['a', 'c']) fs.chmodSync(path.join(sessions, `${name}.jsonl.lock`), 0o666)
-  }
-  fs.chmodSync(path.join(sessions, 'b.jsonl.lock'), 0o400) // root-owned and 0400: nobody may open it to lock
-  const code = `
+test(
+  'one sidecar the cleaner cannot handle is reported with its error; the others are still removed',
+  { skip: !POSIX && 'POSIX permissions' },
+  async (t) => {
+    const root = process.getuid?.() === 0
+    const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']
+    if (root && spawnSync(asNobody[0], [...asNobody.slice(1), process.execPath, '-e', '0']).status !== 0) {
+      return t.skip('needs a user whom a 0400 file refuses (setpriv)')
+    }
+    const { dir } = tempSession(t)
+    const sessions = path.join(dir, 'agents', 'main', 'sessions')
+    fs.mkdirSync(sessions, { recursive: true })
+    const dead = spawnSync(process.execPath, ['-e', '']).pid
+    for (const name of ['a', 'b', 'c']) {
+      fs.writeFileSync(
+        path.join(sessions, `${name}.jsonl.lock`),
+        JSON.stringify({ pid: dead, createdAt: new Date().toISOString() }),
+      )
+    }
+    if (root) {
+      for (const d of [dir, path.join(dir, 'agents'), path.join(dir, 'agents', 'main'), sessions])
+        fs.chmodSync(d, 0o777)
+      for (const name of ['a', 'c']) fs.chmodSync(path.join(sessions, `${name}.jsonl.lock`), 0o666)
+    }
+    fs.chmodSync(path.join(sessions, 'b.jsonl.lock'), 0o400) // root-owned and 0400: nobody may open it to lock
+    const code = `
     const api = require(${JSON.stringify(INDEX)})
     ;(async () => {
       const clean = await api.cleanStaleLockFiles({ sessionsDir: ${JSON.stringify(sessions)} })
       console.log(JSON.stringify({ cleaned: clean.cleaned.map((l) => l.lockPath.slice(-12)), errors: clean.locks.filter((l) => l.error).map((l) => [l.lockPath.slice(-12), l.error.code]) }))
     })()`
-  const run = (argv: string[]) => {
-    const [cmd, ...args] = root ? [...asNobody, ...argv] : argv
-    return spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, OPENCLAW_STATE_DIR: dir } })
-  }
-  const r = run([process.execPath, '-e', code])
-  assert.equal(r.status, 0, r.stderr)
-  const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!)
-  assert.deepEqual(out, { cleaned: ['a.jsonl.lock', 'c.jsonl.lock'], errors: [['b.jsonl.lock', 'EACCES']] })
-  // The doctor: no stack trace, the error in the table, exit 1 because one stale sidecar remains.
-  fs.writeFileSync(path.join(sessions, 'a.jsonl.lock'), JSON.stringify({ pid: dead, createdAt: new Date().toISOString() }))
-  if (root) fs.chmodSync(path.join(sessions, 'a.jsonl.lock'), 0o666)
-  const doctor = run([process.execPath, path.join(__dirname, '..', 'cli.js'), 'doctor', '--fix'])
-  assert.equal(doctor.status, 1, doctor.stdout + doctor.stderr)
-  assert.doesNotMatch(doctor.stderr, /at removeIfStale|Error:/)
-  assert.match(doctor.stdout, /error\s+unknown.*EACCES.*b\.jsonl\.lock/)
-  assert.match(doctor.stdout, /removed\s+legacy.*a\.jsonl\.lock/)
-})
+    const run = (argv: string[]) => {
+      const [cmd, ...args] = root ? [...asNobody, ...argv] : argv
+      return spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, OPENCLAW_STATE_DIR: dir } })
+    }
+    const r = run([process.execPath, '-e', code])
+    assert.equal(r.status, 0, r.stderr)
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!)
+    assert.deepEqual(out, { cleaned: ['a.jsonl.lock', 'c.jsonl.lock'], errors: [['b.jsonl.lock', 'EACCES']] })
+    // The doctor: no stack trace, the error in the table, exit 1 because one stale sidecar remains.
+    fs.writeFileSync(
+      path.join(sessions, 'a.jsonl.lock'),
+      JSON.stringify({ pid: dead, createdAt: new Date().toISOString() }),
+    )
+    if (root) fs.chmodSync(path.join(sessions, 'a.jsonl.lock'), 0o666)
+    const doctor = run([process.execPath, path.join(__dirname, '..', 'cli.js'), 'doctor', '--fix'])
+    assert.equal(doctor.status, 1, doctor.stdout + doctor.stderr)
+    assert.doesNotMatch(doctor.stderr, /at removeIfStale|Error:/)
+    assert.match(doctor.stdout, /error\s+unknown.*EACCES.*b\.jsonl\.lock/)
+    assert.match(doctor.stdout, /removed\s+legacy.*a\.jsonl\.lock/)
+  },
+)

@@ -28,7 +28,11 @@ test('a sidecar replaced under a hold is not deleted, and the hold writes nothin
   assert.ok(writeAfter instanceof SessionWriteLockLostError, String(writeAfter))
   assert.equal(fs.readFileSync(lockPath, 'utf8'), replacement, 'release deleted a sidecar that was not ours')
   assert.deepEqual(
-    fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l)),
+    fs
+      .readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l)),
     [{ before: true }],
     'a write went through a hold whose sidecar was replaced',
   )

@@ -14,11 +14,35 @@ const { NAMES } = require('./contenders')
 
 const QUICK = process.argv.includes('--quick')
 /** `--only=handoff,roundtrip` runs a subset (for profiling); the summary needs every metric. */
-const ONLY = process.argv.find((a) => a.startsWith('--only='))?.split('=')[1].split(',')
-const ONLY_CONTENDERS = process.argv.find((a) => a.startsWith('--contenders='))?.split('=')[1].split(',')
+const ONLY = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.split('=')[1]
+  .split(',')
+const ONLY_CONTENDERS = process.argv
+  .find((a) => a.startsWith('--contenders='))
+  ?.split('=')[1]
+  .split(',')
 const SIZES = QUICK
-  ? { roundtrip: 100, handoffs: 12, throughput: 200, perAppender: 50, appenders: 4, holdMs: 300, waiters: 100, scale: 300 }
-  : { roundtrip: 3000, handoffs: 200, throughput: 5000, perAppender: 1000, appenders: 4, holdMs: 2000, waiters: 100, scale: 10_000 }
+  ? {
+      roundtrip: 100,
+      handoffs: 12,
+      throughput: 200,
+      perAppender: 50,
+      appenders: 4,
+      holdMs: 300,
+      waiters: 100,
+      scale: 300,
+    }
+  : {
+      roundtrip: 3000,
+      handoffs: 200,
+      throughput: 5000,
+      perAppender: 1000,
+      appenders: 4,
+      holdMs: 2000,
+      waiters: 100,
+      scale: 10_000,
+    }
 const LOCKS = NAMES.filter((n) => n !== 'raw')
 const WORKER = path.join(__dirname, 'worker.js')
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'swl-bench-'))
@@ -46,10 +70,12 @@ class Worker {
         for (const w of this.waiters.splice(0)) w()
       }
     })
-    this.exited = new Promise((resolve) => this.proc.on('exit', (code) => {
-      for (const w of this.waiters.splice(0)) w()
-      resolve(code)
-    }))
+    this.exited = new Promise((resolve) =>
+      this.proc.on('exit', (code) => {
+        for (const w of this.waiters.splice(0)) w()
+        resolve(code)
+      }),
+    )
   }
 
   /** The next event matching `pred` that has not been taken yet. */
@@ -141,7 +167,8 @@ async function contended(c) {
     }
   }
   const ok = lines.length === expected && torn === 0
-  if (!ok && c !== 'raw') failures.push(`${c}: contended appends wrote ${lines.length} lines (${torn} torn), expected ${expected}`)
+  if (!ok && c !== 'raw')
+    failures.push(`${c}: contended appends wrote ${lines.length} lines (${torn} torn), expected ${expected}`)
   return { totalMs: ms, recordsPerSec: (expected * 1000) / ms, lines: lines.length, torn }
 }
 
@@ -188,7 +215,11 @@ async function scale(c) {
 }
 
 const fmt = (v, digits = 2) =>
-  v === undefined || v === null || Number.isNaN(v) ? '-' : v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(digits)
+  v === undefined || v === null || Number.isNaN(v)
+    ? '-'
+    : v >= 100
+      ? Math.round(v).toLocaleString('en-US')
+      : v.toFixed(digits)
 
 async function main() {
   const results = {}
@@ -228,7 +259,10 @@ async function main() {
     ['5. readFile latency, waiting ÷ idle', (c) => r.eventLoop[c]?.readFileRatio],
     [`5. CPU while waiting ${SIZES.holdMs} ms (ms)`, (c) => r.eventLoop[c]?.cpuWaitingMs],
     [`5. drain ${SIZES.waiters} waiters after release (ms)`, (c) => r.eventLoop[c]?.drainMs],
-    [`6. ${SIZES.scale} sessions: descriptors before → after`, (c) => r.scale[c] && `${r.scale[c].fdsBefore} → ${r.scale[c].fdsAfter}`],
+    [
+      `6. ${SIZES.scale} sessions: descriptors before → after`,
+      (c) => r.scale[c] && `${r.scale[c].fdsBefore} → ${r.scale[c].fdsAfter}`,
+    ],
     [`6. ${SIZES.scale} sessions: RSS growth (MB)`, (c) => r.scale[c]?.rssGrowthMb],
     [`6. ${SIZES.scale} sessions: JS heap growth (MB)`, (c) => r.scale[c]?.heapGrowthMb],
   ]
@@ -242,19 +276,37 @@ async function main() {
   const ratio = (a, b) => (a && b ? `${fmt(a / b)}×` : '-')
   const targets = [
     ['1. round trip vs legacy (target ≥ 20× faster)', ratio(r.roundtrip.legacy.medianUs, r.roundtrip[ours].medianUs)],
-    ['1. round trip vs naive open(wx)+unlink in JS', ratio(r.roundtrip['naive-wx'].medianUs, r.roundtrip[ours].medianUs)],
-    ['2. handoff median (target ≤ 0.1 ms) / p99 (target ≤ 1 ms)', `${fmt(r.handoff[ours].medianMs, 3)} / ${fmt(r.handoff[ours].p99Ms, 3)} ms`],
-    ['2. floor: waking an idle Node process through a pipe, median / p99', `${fmt(r.pipeWake.medianMs, 3)} / ${fmt(r.pipeWake.p99Ms, 3)} ms`],
+    [
+      '1. round trip vs naive open(wx)+unlink in JS',
+      ratio(r.roundtrip['naive-wx'].medianUs, r.roundtrip[ours].medianUs),
+    ],
+    [
+      '2. handoff median (target ≤ 0.1 ms) / p99 (target ≤ 1 ms)',
+      `${fmt(r.handoff[ours].medianMs, 3)} / ${fmt(r.handoff[ours].p99Ms, 3)} ms`,
+    ],
+    [
+      '2. floor: waking an idle Node process through a pipe, median / p99',
+      `${fmt(r.pipeWake.medianMs, 3)} / ${fmt(r.pipeWake.p99Ms, 3)} ms`,
+    ],
     ['2. handoff vs legacy', ratio(r.handoff.legacy.medianMs, r.handoff[ours].medianMs)],
-    ['3. appends, share of raw appendFileSync (target ≥ 50%)', `${fmt((100 * r.throughput[ours].recordsPerSec) / r.throughput.raw.recordsPerSec, 1)}%`],
+    [
+      '3. appends, share of raw appendFileSync (target ≥ 50%)',
+      `${fmt((100 * r.throughput[ours].recordsPerSec) / r.throughput.raw.recordsPerSec, 1)}%`,
+    ],
     ['3. appends vs legacy', ratio(r.throughput[ours].recordsPerSec, r.throughput.legacy.recordsPerSec)],
-    ['4. contended, share of raw single-process (target ≥ 30%)', `${fmt((100 * r.contended[ours].recordsPerSec) / r.throughput.raw.recordsPerSec, 1)}%`],
+    [
+      '4. contended, share of raw single-process (target ≥ 30%)',
+      `${fmt((100 * r.contended[ours].recordsPerSec) / r.throughput.raw.recordsPerSec, 1)}%`,
+    ],
     ['4. contended vs legacy', ratio(r.contended[ours].recordsPerSec, r.contended.legacy.recordsPerSec)],
     ['5. event-loop p99 (target < 5 ms)', `${fmt(r.eventLoop[ours].p99DelayMs)} ms`],
     ['5. readFile waiting ÷ idle (target ≤ 2×)', `${fmt(r.eventLoop[ours].readFileRatio)}×`],
     ['5. CPU while waiting (target < 20 ms)', `${fmt(r.eventLoop[ours].cpuWaitingMs)} ms`],
     ['5. drain 100 waiters (target < 100 ms)', `${fmt(r.eventLoop[ours].drainMs)} ms`],
-    ['6. descriptors back to baseline; RSS growth (target < 20 MB)', `${r.scale[ours].fdsBefore} → ${r.scale[ours].fdsAfter}; ${fmt(r.scale[ours].rssGrowthMb)} MB`],
+    [
+      '6. descriptors back to baseline; RSS growth (target < 20 MB)',
+      `${r.scale[ours].fdsBefore} → ${r.scale[ours].fdsAfter}; ${fmt(r.scale[ours].rssGrowthMb)} MB`,
+    ],
   ]
   const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`
   const report = [

@@ -23,7 +23,7 @@ async function load(name) {
       }
     }
     case 'legacy': {
-      const { withLegacyLock } = require(path.join(__dirname, '..', '__test__', 'fixtures', 'legacy-lock.js'))
+      const { withLegacyLock } = require(path.join(__dirname, '..', 'scripts', 'legacy-lock.js'))
       const opts = { acquireTimeoutMs: 120_000 }
       return {
         withLock: (file, fn) => withLegacyLock(file, opts, fn),
@@ -32,7 +32,11 @@ async function load(name) {
     }
     case 'proper-lockfile': {
       const lockfile = require('proper-lockfile')
-      const opts = { realpath: false, stale: 30_000, retries: { retries: 100_000, factor: 1, minTimeout: 1, maxTimeout: 5 } }
+      const opts = {
+        realpath: false,
+        stale: 30_000,
+        retries: { retries: 100_000, factor: 1, minTimeout: 1, maxTimeout: 5 },
+      }
       const withLock = async (file, fn) => {
         const release = await lockfile.lock(file, opts)
         try {

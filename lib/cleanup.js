@@ -51,7 +51,13 @@ function callNative(fn, ...args) {
  * says what `stale` says: the cleaner removes it, and the next acquirer would take it over.
  */
 function withNulls(info) {
-  return { ...info, pid: info.pid ?? null, createdAt: info.createdAt ?? null, ageMs: info.ageMs ?? null, removable: info.stale }
+  return {
+    ...info,
+    pid: info.pid ?? null,
+    createdAt: info.createdAt ?? null,
+    ageMs: info.ageMs ?? null,
+    removable: info.stale,
+  }
 }
 
 /** Inspects one sidecar; one that vanished meanwhile is `null`, one we refuse to open is reported. */
@@ -62,7 +68,16 @@ function inspectOne(lockPath, staleMs, nowMs) {
     if (err.code === 'ENOENT') return null
     // Refused (a symlink, a FIFO) is `unsafe`; a sidecar that cannot be read (EACCES) is reported with its error.
     const kind = err.code === 'SESSION_WRITE_LOCK_UNSAFE_PATH' ? 'unsafe' : 'unknown'
-    return withNulls({ lockPath, kind, held: false, pidAlive: false, stale: false, staleReasons: [], removed: false, error: err })
+    return withNulls({
+      lockPath,
+      kind,
+      held: false,
+      pidAlive: false,
+      stale: false,
+      staleReasons: [],
+      removed: false,
+      error: err,
+    })
   }
 }
 
@@ -75,7 +90,12 @@ function removeIfStale(lockPath, staleMs, nowMs, judged) {
     return withNulls(callNative(native.removeStaleLockFile, lockPath, staleMs, nowMs))
   } catch (err) {
     if (err.code === 'ENOENT') return null
-    return { ...(judged ?? withNulls({ lockPath, kind: 'unknown', held: false, pidAlive: false, stale: true, staleReasons: [] })), removed: false, error: err }
+    return {
+      ...(judged ??
+        withNulls({ lockPath, kind: 'unknown', held: false, pidAlive: false, stale: true, staleReasons: [] })),
+      removed: false,
+      error: err,
+    }
   }
 }
 
@@ -98,7 +118,16 @@ function inspectSessionLocks(dir, options = {}) {
 // `config`, `env` and `readOwnerProcessArgs` are 2026.5+'s. The last one fed the `non-openclaw-owner`
 // rule, which this cleaner does not apply (it would remove the live hold of any process not named like
 // the gateway), so it is accepted and unused.
-const CLEAN_KEYS = new Set(['sessionsDir', 'staleMs', 'removeStale', 'nowMs', 'log', 'config', 'env', 'readOwnerProcessArgs'])
+const CLEAN_KEYS = new Set([
+  'sessionsDir',
+  'staleMs',
+  'removeStale',
+  'nowMs',
+  'log',
+  'config',
+  'env',
+  'readOwnerProcessArgs',
+])
 
 /**
  * Drop-in replacement for the legacy `cleanStaleLockFiles`: scans `*.jsonl.lock` in `sessionsDir` and

@@ -47,7 +47,11 @@ function resolveSessionWriteLockConfig(options = {}) {
   const { configPath, ...call } = options
   const { lockOptions } = require('./options')
   const checked = lockOptions({ ...call, ...(configPath === undefined ? {} : { configPath }) })
-  const { warnings, configPath: found, ...settings } = resolveNative(native.resolveLockConfig, checked.call, checked.configPath)
+  const {
+    warnings: _emitted,
+    configPath: found,
+    ...settings
+  } = resolveNative(native.resolveLockConfig, checked.call, checked.configPath)
   return { configPath: found ?? null, ...settings }
 }
 

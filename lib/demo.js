@@ -31,7 +31,7 @@ async function demo({ out = process.stdout } = {}) {
   const log = (line) => out.write(`${line}\n`)
   log(`session: ${file}`)
   log(`${WORKERS} worker processes x ${TURNS} turns (user message, model call with no lock held, reply)`)
-  log('  w1 will be SIGKILLed while it holds the lock; w2\'s third model call fails with a quota error\n')
+  log("  w1 will be SIGKILLed while it holds the lock; w2's third model call fails with a quota error\n")
 
   const acked = new Set()
   const counts = {}
@@ -63,7 +63,9 @@ async function demo({ out = process.stdout } = {}) {
     if (ev.type === 'error') log(`  ${ev.worker} failed: ${ev.code} ${ev.message}`)
   }
   const exits = await Promise.all(
-    Array.from({ length: WORKERS }, (_, i) => startWorker(file, `w${i + 1}`, ['crash', 'failing'][i] ?? 'normal', onEvent)),
+    Array.from({ length: WORKERS }, (_, i) =>
+      startWorker(file, `w${i + 1}`, ['crash', 'failing'][i] ?? 'normal', onEvent),
+    ),
   )
 
   const lines = fs.readFileSync(file, 'utf8').split('\n')

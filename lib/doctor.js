@@ -60,17 +60,21 @@ function age(ms) {
 
 function table(rows) {
   const header = ['STATUS', 'KIND', 'PID', 'ALIVE', 'AGE', 'REASONS', 'LOCK']
-  const cells = rows.map((l) => [
-    status(l),
-    l.kind,
-    l.pid ?? '-',
-    l.pid === null || l.pid === undefined ? '-' : l.pidAlive ? 'yes' : 'no',
-    age(l.ageMs),
-    l.error ? l.error.code : l.staleReasons.join(',') || '-',
-    l.lockPath,
-  ].map(String))
+  const cells = rows.map((l) =>
+    [
+      status(l),
+      l.kind,
+      l.pid ?? '-',
+      l.pid === null || l.pid === undefined ? '-' : l.pidAlive ? 'yes' : 'no',
+      age(l.ageMs),
+      l.error ? l.error.code : l.staleReasons.join(',') || '-',
+      l.lockPath,
+    ].map(String),
+  )
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)))
-  return [header, ...cells].map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n')
+  return [header, ...cells]
+    .map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  '))
+    .join('\n')
 }
 
 async function doctor(argv, { out = process.stdout, err = process.stderr } = {}) {
@@ -107,19 +111,35 @@ async function doctor(argv, { out = process.stdout, err = process.stderr } = {})
       continue
     }
     for (const lock of found) {
-      locks.push(opts.fix && lock.stale ? (removeIfStale(lock.lockPath, staleMs, undefined, lock) ?? { ...lock, removed: true }) : lock)
+      locks.push(
+        opts.fix && lock.stale
+          ? (removeIfStale(lock.lockPath, staleMs, undefined, lock) ?? { ...lock, removed: true })
+          : lock,
+      )
     }
   }
   const remaining = locks.filter((l) => ['stale', 'unsafe', 'error'].includes(status(l)))
   if (opts.json) {
-    const report = locks.map(({ error, ...l }) => ({ ...l, status: status(l), ...(error && { error: { code: error.code, message: error.message } }) }))
+    const report = locks.map(({ error, ...l }) => ({
+      ...l,
+      status: status(l),
+      ...(error && { error: { code: error.code, message: error.message } }),
+    }))
     const settings = Object.fromEntries(KEYS.map((k) => [k, { ...config[k], value: String(config[k].value) }]))
-    const json = { stateDir, dirs, config: { configPath: config.configPath, ...settings }, locks: report, problems: remaining.length }
+    const json = {
+      stateDir,
+      dirs,
+      config: { configPath: config.configPath, ...settings },
+      locks: report,
+      problems: remaining.length,
+    }
     out.write(`${JSON.stringify(json, null, 2)}\n`)
   } else {
     out.write(`configuration${config.configPath ? ` (file: ${config.configPath})` : ''}:\n`)
     for (const k of KEYS) out.write(`  ${k.padEnd(17)}${String(config[k].value).padEnd(10)} ${config[k].source}\n`)
-    out.write(`scanned ${dirs.length} session director${dirs.length === 1 ? 'y' : 'ies'}${stateDir ? ` under ${stateDir}` : ''}\n`)
+    out.write(
+      `scanned ${dirs.length} session director${dirs.length === 1 ? 'y' : 'ies'}${stateDir ? ` under ${stateDir}` : ''}\n`,
+    )
     if (locks.length) out.write(`${table(locks)}\n`)
     const removed = locks.filter((l) => l.removed).length
     const stale = locks.filter((l) => status(l) === 'stale').length

@@ -4,15 +4,23 @@
 // (or the disk touched), so an entry that cannot be serialized costs nothing and writes nothing.
 
 const fs = require('node:fs')
-const { constants: { MAX_STRING_LENGTH } } = require('node:buffer')
+const {
+  constants: { MAX_STRING_LENGTH },
+} = require('node:buffer')
 
-const { SessionTranscriptCorruptError, SessionTranscriptTooLargeError, SessionWriteLockUnsafePathError } = require('./errors')
+const {
+  SessionTranscriptCorruptError,
+  SessionTranscriptTooLargeError,
+  SessionWriteLockUnsafePathError,
+} = require('./errors')
 
 /** The most one append may write: larger batches are refused before anything is locked. */
 const MAX_APPEND_BYTES = 128 * 2 ** 20
 
 function tooLarge(detail) {
-  const err = new RangeError(`entries are too large to append in one write: ${detail} (at most ${MAX_APPEND_BYTES} bytes)`)
+  const err = new RangeError(
+    `entries are too large to append in one write: ${detail} (at most ${MAX_APPEND_BYTES} bytes)`,
+  )
   err.code = 'ERR_OUT_OF_RANGE'
   return err
 }

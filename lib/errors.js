@@ -5,7 +5,9 @@
 // here.
 
 const { getSystemErrorMap } = require('node:util')
-const { constants: { MAX_STRING_LENGTH } } = require('node:buffer')
+const {
+  constants: { MAX_STRING_LENGTH },
+} = require('node:buffer')
 
 const native = require('../binding')
 
@@ -49,9 +51,16 @@ class SessionWriteLockTimeoutError extends SessionWriteLockError {
   constructor(message, fields) {
     if (typeof message === 'object' && message !== null && fields === undefined) {
       const { timeoutMs, owner, lockPath } = message
-      ;[message, fields] = [`session file locked (timeout ${timeoutMs}ms): ${owner} ${lockPath}`, { timeoutMs, owner, lockPath }]
+      ;[message, fields] = [
+        `session file locked (timeout ${timeoutMs}ms): ${owner} ${lockPath}`,
+        { timeoutMs, owner, lockPath },
+      ]
     }
-    super(message, SESSION_WRITE_LOCK_TIMEOUT_CODE, { reason: 'session_busy', ...fields, owner: withLabel(fields?.owner) })
+    super(message, SESSION_WRITE_LOCK_TIMEOUT_CODE, {
+      reason: 'session_busy',
+      ...fields,
+      owner: withLabel(fields?.owner),
+    })
   }
 }
 
@@ -65,7 +74,10 @@ class SessionWriteLockStaleError extends SessionWriteLockError {
     if (typeof message === 'object' && message !== null && fields === undefined) {
       const staleReasons = message.staleReasons?.length ? message.staleReasons : ['unknown']
       const { owner, lockPath } = message
-      ;[message, fields] = [`session file lock stale (${staleReasons.join(', ')}): ${owner} ${lockPath}`, { owner, lockPath, staleReasons }]
+      ;[message, fields] = [
+        `session file lock stale (${staleReasons.join(', ')}): ${owner} ${lockPath}`,
+        { owner, lockPath, staleReasons },
+      ]
     }
     super(message, SESSION_WRITE_LOCK_STALE_CODE, fields)
   }
@@ -133,7 +145,12 @@ class SessionWriteLockConfigError extends SessionWriteLockError {
 /** A transcript line that is not valid JSON (other than an unterminated last line). */
 class SessionTranscriptCorruptError extends SessionWriteLockError {
   constructor(path, line, cause) {
-    super(`invalid JSON on line ${line} of ${path}: ${cause.message}`, 'SESSION_TRANSCRIPT_CORRUPT', { path, line }, { cause })
+    super(
+      `invalid JSON on line ${line} of ${path}: ${cause.message}`,
+      'SESSION_TRANSCRIPT_CORRUPT',
+      { path, line },
+      { cause },
+    )
   }
 }
 
@@ -188,9 +205,13 @@ function fromNative(err, { cause, lockPath } = {}) {
   if (!message.startsWith(native.ERROR_DESCRIPTOR_MARK)) return err
   const { kind, code, message: text, ...fields } = JSON.parse(message.slice(native.ERROR_DESCRIPTOR_MARK.length))
   if (kind === 'lost' && fields.lockPath === null) {
-    return new SessionWriteLockLostError(`session write lock lost (${fields.reason}): ${lockPath}`, { ...fields, lockPath })
+    return new SessionWriteLockLostError(`session write lock lost (${fields.reason}): ${lockPath}`, {
+      ...fields,
+      lockPath,
+    })
   }
-  if (kind === 'aborted') return new SessionWriteLockAbortedError(text, fields, cause === undefined ? undefined : { cause })
+  if (kind === 'aborted')
+    return new SessionWriteLockAbortedError(text, fields, cause === undefined ? undefined : { cause })
   if (CLASS_OF[kind]) return new CLASS_OF[kind](text, fields)
   if (kind === 'type') return Object.assign(new TypeError(text), { code })
   // I/O: shaped like Node's own fs errors (code, errno, syscall, path). On Windows the addon has no

@@ -82,7 +82,7 @@ function revokeAllHere(reason) {
 // out. Nothing depends on it: the kernel drops the lock anyway, and a leftover sidecar is recovered at
 // once by the next acquirer. It only keeps the session directory tidy.
 process.on('exit', () => {
-  for (const lock of [...live.values()]) lock[kRelease]()
+  for (const lock of Array.from(live.values())) lock[kRelease]() // a copy: releasing deletes from `live`
 })
 
 /** A held session lock, as the callback of `withSessionWriteLock` sees it. */

@@ -64,7 +64,11 @@ function lockOptions(options) {
   }
   if (durability !== undefined) {
     if (!DURABILITIES.includes(durability)) {
-      throw invalidArgValue('options.durability', `must be one of ${DURABILITIES.map((d) => `"${d}"`).join(', ')}`, durability)
+      throw invalidArgValue(
+        'options.durability',
+        `must be one of ${DURABILITIES.map((d) => `"${d}"`).join(', ')}`,
+        durability,
+      )
     }
     call.durability = durability
   }
@@ -76,7 +80,16 @@ function lockOptions(options) {
   for (const [name, fn] of Object.entries({ onRevoked, onWait, onError })) {
     if (fn !== undefined) checkFunction(fn, `options.${name}`)
   }
-  return { call, configPath, signal, reentrant: reentrant !== false, onRevoked, onWait, onError, allowNetworkFilesystem }
+  return {
+    call,
+    configPath,
+    signal,
+    reentrant: reentrant !== false,
+    onRevoked,
+    onWait,
+    onError,
+    allowNetworkFilesystem,
+  }
 }
 
 function isAbortSignal(value) {

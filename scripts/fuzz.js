@@ -40,7 +40,16 @@ for (const target of targets) {
   console.error(`fuzzing ${target} for ${seconds} s`)
   const r = run(
     'cargo',
-    ['fuzz', 'run', target, work, path.join('corpus', target), '--', `-max_total_time=${seconds}`, '-print_final_stats=1'],
+    [
+      'fuzz',
+      'run',
+      target,
+      work,
+      path.join('corpus', target),
+      '--',
+      `-max_total_time=${seconds}`,
+      '-print_final_stats=1',
+    ],
     { cwd: fuzzDir },
   )
   fs.rmSync(work, { recursive: true, force: true })

@@ -237,7 +237,11 @@ function importClosure(distDir, roots) {
     files.add(rel)
     for (const { spec, dynamic: dyn } of importSpecifiers(fs.readFileSync(abs, 'utf8'))) {
       if (spec.startsWith('./') || spec.startsWith('../')) {
-        queue.push({ rel: path.posix.normalize(path.posix.join(path.posix.dirname(rel), spec)), dynamic: dyn, from: rel })
+        queue.push({
+          rel: path.posix.normalize(path.posix.join(path.posix.dirname(rel), spec)),
+          dynamic: dyn,
+          from: rel,
+        })
       } else {
         const name = packageName(spec)
         if (name) packages.set(name, (packages.get(name) ?? true) && dyn)
@@ -265,7 +269,8 @@ function dedicatedChunk(chunks, region) {
     const regions = regionsOf(text)
     return regions.length === 1 && regions[0] === region
   })
-  if (hits.length > 1) throw new Error(`more than one chunk holds only ${region}: ${hits.map((h) => h.file).join(', ')}`)
+  if (hits.length > 1)
+    throw new Error(`more than one chunk holds only ${region}: ${hits.map((h) => h.file).join(', ')}`)
   return hits[0]
 }
 
@@ -304,12 +309,20 @@ function cutLegacyModule(chunks, version) {
   const bindings = { fs: 'node:fs', path: 'node:path', fs$1: 'node:fs/promises' }
   for (const [name, spec] of Object.entries(bindings)) {
     const re = new RegExp(`^import ${name.replace('$', '\\$')} from "${spec}";$`, 'm')
-    if (!re.test(sessionsChunk.text)) throw new Error(`openclaw@${version}: ${sessionsChunk.file} does not import ${name} from ${spec}`)
+    if (!re.test(sessionsChunk.text))
+      throw new Error(`openclaw@${version}: ${sessionsChunk.file} does not import ${name} from ${spec}`)
   }
   if (!/^function isPidAlive\(/m.test(pidAlive) || !/^function resolveProcessScopedMap\(/m.test(scopedMap)) {
-    throw new Error(`openclaw@${version}: ${helperChunk.file} regions do not define isPidAlive / resolveProcessScopedMap`)
+    throw new Error(
+      `openclaw@${version}: ${helperChunk.file} regions do not define isPidAlive / resolveProcessScopedMap`,
+    )
   }
-  const exported = ['acquireSessionWriteLock', 'cleanStaleLockFiles', 'resolveSessionLockMaxHoldFromTimeout', '__testing']
+  const exported = [
+    'acquireSessionWriteLock',
+    'cleanStaleLockFiles',
+    'resolveSessionLockMaxHoldFromTimeout',
+    '__testing',
+  ]
   for (const name of exported) {
     if (!new RegExp(`^(?:async )?(?:function|const) ${name}\\b`, 'm').test(lockRegion)) {
       throw new Error(`openclaw@${version}: ${REGION.lock} does not define ${name}`)
@@ -328,7 +341,11 @@ function cutLegacyModule(chunks, version) {
     lockRegion + pidAlive + scopedMap + `export { ${exported.join(', ')} };`,
     '',
   ].join('\n')
-  return { file: `session-write-lock-${version.split('.').slice(0, 2).join('.')}.js`, text, sources: [sessionsChunk.file, helperChunk.file] }
+  return {
+    file: `session-write-lock-${version.split('.').slice(0, 2).join('.')}.js`,
+    text,
+    sources: [sessionsChunk.file, helperChunk.file],
+  }
 }
 
 function entryModule({ name, version, modules }) {
@@ -342,7 +359,8 @@ function entryModule({ name, version, modules }) {
     if (!byFile.has(from.file)) byFile.set(from.file, [])
     byFile.get(from.file).push(`${from.exports.get(wanted)} as ${wanted}`)
   }
-  if (!present.includes('acquireSessionWriteLock')) throw new Error(`openclaw@${version}: no acquireSessionWriteLock found`)
+  if (!present.includes('acquireSessionWriteLock'))
+    throw new Error(`openclaw@${version}: no acquireSessionWriteLock found`)
   const lines = [
     `// The session write lock of openclaw@${version} (npm), as published; written by scripts/openclaw-generations.js.`,
     ...[...byFile].map(([file, items]) => `export { ${items.join(', ')} } from ${JSON.stringify(`./dist/${file}`)};`),
@@ -353,9 +371,13 @@ function entryModule({ name, version, modules }) {
 }
 
 async function packInto(version, dir) {
-  const { stdout } = await run('npm', ['pack', `openclaw@${version}`, '--pack-destination', dir, '--silent', '--json'], {
-    cwd: dir,
-  })
+  const { stdout } = await run(
+    'npm',
+    ['pack', `openclaw@${version}`, '--pack-destination', dir, '--silent', '--json'],
+    {
+      cwd: dir,
+    },
+  )
   let tarball
   try {
     tarball = JSON.parse(stdout)[0].filename
@@ -395,7 +417,10 @@ async function prepare(gen, out, work) {
     if (doctor) roots.push(doctor)
     for (const chunk of roots) modules.push({ file: chunk.file, exports: parseExports(chunk.text) })
     Object.assign(sources, { lock: lock.file, error: error?.file, doctor: doctor?.file })
-    closure = importClosure(distDir, roots.map((c) => c.file))
+    closure = importClosure(
+      distDir,
+      roots.map((c) => c.file),
+    )
     for (const rel of closure.files) {
       fs.mkdirSync(path.dirname(path.join(outDist, rel)), { recursive: true })
       fs.copyFileSync(path.join(distDir, rel), path.join(outDist, rel))
@@ -416,7 +441,8 @@ async function prepare(gen, out, work) {
   for (const { name, dynamic } of closure.packages) {
     const pinned = pkg.dependencies?.[name] ?? pkg.optionalDependencies?.[name]
     if (pinned) deps[name] = pinned
-    else if (!dynamic) throw new Error(`openclaw@${gen.version}: the lock's modules import ${name}, which its package.json does not pin`)
+    else if (!dynamic)
+      throw new Error(`openclaw@${gen.version}: the lock's modules import ${name}, which its package.json does not pin`)
   }
   fs.writeFileSync(
     path.join(out, 'package.json'),
@@ -425,8 +451,16 @@ async function prepare(gen, out, work) {
   if (Object.keys(deps).length) {
     await run(
       'npm',
-      ['install', '--no-save', '--ignore-scripts', '--no-audit', '--no-fund', '--no-package-lock', '--loglevel=error',
-        ...Object.entries(deps).map(([n, v]) => `${n}@${v}`)],
+      [
+        'install',
+        '--no-save',
+        '--ignore-scripts',
+        '--no-audit',
+        '--no-fund',
+        '--no-package-lock',
+        '--loglevel=error',
+        ...Object.entries(deps).map(([n, v]) => `${n}@${v}`),
+      ],
       { cwd: out },
     )
   }
@@ -555,8 +589,13 @@ async function checkNode(dir, entry, node) {
     result = { ok: true, version: stdout.trim().split('\n').pop() }
   } catch (err) {
     // Not remembered: a failure may be temporary (a machine under load).
-    const version = await run(node, ['-p', 'process.version']).then((r) => r.stdout.trim(), () => 'unknown')
-    const lines = String(err.stderr ?? err.message).trim().split('\n')
+    const version = await run(node, ['-p', 'process.version']).then(
+      (r) => r.stdout.trim(),
+      () => 'unknown',
+    )
+    const lines = String(err.stderr ?? err.message)
+      .trim()
+      .split('\n')
     const reason = lines.find((l) => /Error|error:/.test(l)) ?? lines[0] ?? err.message
     return { ok: false, version, reason: reason.trim() }
   }
@@ -578,7 +617,8 @@ async function chooseNode(dir, entry, engines) {
   const consider = async (node, label) => {
     const check = await checkNode(dir, entry, node)
     if (!check.ok) tried.push(`${label} ${node} (${check.version}) cannot import it: ${check.reason}`)
-    else if (!satisfies(check.version, engines)) tried.push(`${label} ${node} (${check.version}) is not in engines.node`)
+    else if (!satisfies(check.version, engines))
+      tried.push(`${label} ${node} (${check.version}) is not in engines.node`)
     else return { node, nodeVersion: check.version }
     return undefined
   }
@@ -594,7 +634,9 @@ async function chooseNode(dir, entry, engines) {
   }
   const other = fallback && (await consider(fallback, `npx ${FALLBACK_NODE}`))
   if (other) return other
-  throw new Error(`no Node can run ${entry} (engines.node "${engines}", at least ${minimumVersion(engines)}):\n  ${tried.join('\n  ')}`)
+  throw new Error(
+    `no Node can run ${entry} (engines.node "${engines}", at least ${minimumVersion(engines)}):\n  ${tried.join('\n  ')}`,
+  )
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -641,9 +683,13 @@ if (require.main === module) {
   ensureAll().then(
     (gens) => {
       for (const g of gens) {
-        console.log(`openclaw@${g.version}: node ${g.nodeVersion} (engines ${g.engines}); exports ${g.exports.join(', ')}`)
+        console.log(
+          `openclaw@${g.version}: node ${g.nodeVersion} (engines ${g.engines}); exports ${g.exports.join(', ')}`,
+        )
       }
-      console.log(`ready in ${((Date.now() - started) / 1000).toFixed(1)}s under ${path.relative(process.cwd(), ROOT) || '.'}`)
+      console.log(
+        `ready in ${((Date.now() - started) / 1000).toFixed(1)}s under ${path.relative(process.cwd(), ROOT) || '.'}`,
+      )
     },
     (err) => {
       console.error(`openclaw generations: ${err.stack ?? err}`)

@@ -92,15 +92,32 @@ async function verify() {
   }
   const lost = [...acks].filter(([, c]) => c === 0).map(([k]) => k)
   const duplicated = [...acks].filter(([, c]) => c > 1).map(([k]) => k)
-  const overlaps = fs.existsSync(path.join(dir, 'overlaps.log')) ? fs.readFileSync(path.join(dir, 'overlaps.log'), 'utf8') : ''
+  const overlaps = fs.existsSync(path.join(dir, 'overlaps.log'))
+    ? fs.readFileSync(path.join(dir, 'overlaps.log'), 'utf8')
+    : ''
   const quarantined = fs.readdirSync(dir).filter((f) => f.includes('.corrupt-')).length
   const stats = [...lastStats.values()]
   const sum = (k) => stats.reduce((a, s) => a + s[k], 0)
-  return { acks: acks.size, entries, lost, duplicated, torn, pendingTails, overlaps, quarantined, repairs: sum('repairs'), recoveries: sum('recoveries'), legacyTakeovers: sum('legacyTakeovers'), legacyRaces: sum('legacyRaces') }
+  return {
+    acks: acks.size,
+    entries,
+    lost,
+    duplicated,
+    torn,
+    pendingTails,
+    overlaps,
+    quarantined,
+    repairs: sum('repairs'),
+    recoveries: sum('recoveries'),
+    legacyTakeovers: sum('legacyTakeovers'),
+    legacyRaces: sum('legacyRaces'),
+  }
 }
 
 async function main() {
-  process.stderr.write(`soak: ${WORKERS} workers (half native, half legacy), ${SESSIONS} sessions, ${SECONDS} s, in ${dir}\n`)
+  process.stderr.write(
+    `soak: ${WORKERS} workers (half native, half legacy), ${SESSIONS} sessions, ${SECONDS} s, in ${dir}\n`,
+  )
   for (let i = 0; i < WORKERS; i++) {
     const slot = { index: i, incarnation: 0 }
     slots.push(slot)
@@ -112,13 +129,26 @@ async function main() {
     const slot = slots[Math.floor(Math.random() * slots.length)]
     slot.proc.kill('SIGKILL')
     kills++
-    await new Promise((r) => (slot.proc.exitCode !== null || slot.proc.signalCode !== null ? r() : slot.proc.once('exit', r)))
+    await new Promise((r) =>
+      slot.proc.exitCode !== null || slot.proc.signalCode !== null ? r() : slot.proc.once('exit', r),
+    )
     start(slot)
   }
   for (const slot of slots) slot.proc.kill('SIGKILL')
-  await Promise.all(slots.map((s) => new Promise((r) => (s.proc.exitCode !== null || s.proc.signalCode !== null ? r() : s.proc.once('exit', r)))))
+  await Promise.all(
+    slots.map(
+      (s) =>
+        new Promise((r) => (s.proc.exitCode !== null || s.proc.signalCode !== null ? r() : s.proc.once('exit', r))),
+    ),
+  )
   const v = await verify()
-  const ok = v.lost.length === 0 && v.duplicated.length === 0 && v.torn === 0 && v.overlaps === '' && errors.length === 0 && v.acks > 0
+  const ok =
+    v.lost.length === 0 &&
+    v.duplicated.length === 0 &&
+    v.torn === 0 &&
+    v.overlaps === '' &&
+    errors.length === 0 &&
+    v.acks > 0
   const summary = {
     seconds: SECONDS,
     workers: WORKERS,
@@ -141,7 +171,9 @@ async function main() {
   }
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`)
   if (!ok) {
-    process.stderr.write(`soak FAILED; files kept in ${dir}\n${v.lost.slice(0, 10).join('\n')}\n${v.overlaps.slice(0, 4000)}\n`)
+    process.stderr.write(
+      `soak FAILED; files kept in ${dir}\n${v.lost.slice(0, 10).join('\n')}\n${v.overlaps.slice(0, 4000)}\n`,
+    )
     process.exitCode = 1
   } else {
     fs.rmSync(dir, { recursive: true, force: true })

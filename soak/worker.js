@@ -13,7 +13,7 @@ const path = require('node:path')
 
 const [impl, id, dir, sessions, ackLog] = process.argv.slice(2)
 const native = require('..')
-const { withLegacyLock, pidAlive } = require('../__test__/fixtures/legacy-lock.js')
+const { withLegacyLock, pidAlive } = require('../scripts/legacy-lock.js')
 
 const say = (msg) => process.stdout.write(`${JSON.stringify(msg)}\n`)
 const sessionFile = (n) => path.join(dir, `s${n}.jsonl`)
@@ -35,7 +35,10 @@ function enter(file) {
       }
       const pid = Number(owner.split(' ')[0])
       if (pid && pidAlive(pid)) {
-        fs.appendFileSync(path.join(dir, 'overlaps.log'), `${id} (pid ${process.pid}) saw ${owner} inside ${path.basename(file)}\n`)
+        fs.appendFileSync(
+          path.join(dir, 'overlaps.log'),
+          `${id} (pid ${process.pid}) saw ${owner} inside ${path.basename(file)}\n`,
+        )
         return
       }
       fs.rmSync(marker, { force: true }) // left by a holder that was killed inside
@@ -61,10 +64,14 @@ async function appendOne(seq) {
   if (impl === 'native') {
     try {
       await native.withSessionWriteLock(file, opts, (lock) =>
-        critical(file, () => lock.append(entry), () => lock.assertHeld()),
+        critical(
+          file,
+          () => lock.append(entry),
+          () => lock.assertHeld(),
+        ),
       )
     } catch (err) {
-      // The legacy race (DESIGN): a legacy waiter deleted our sidecar; the hold was revoked and nothing
+      // The legacy race (docs/design.md): a legacy waiter deleted our sidecar; the hold was revoked and nothing
       // was written through it. Not acknowledged; carry on.
       if (err.code !== 'SESSION_WRITE_LOCK_LOST') throw err
       say({ revoked: true })

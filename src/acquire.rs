@@ -13,15 +13,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 
 use crate::error::{LockError, Owner, OwnerKind};
-use crate::hold::{Claimed, Held, RevokeHook};
+use crate::hold::{Claimed, HoldGuard, RevokeHook};
 use crate::kernel_lock::{self, Claim, KernelWait};
 use crate::payload::Payload;
 use crate::process::{self, Os};
-use crate::registry::{self, Entry, Turn};
+use crate::queue::{self, Entry, Turn};
 use crate::sidecar::{self, LockTarget};
 use crate::staleness::{self, Context, Judge, Verdict};
 use crate::stats::{self, COUNTERS, WAIT_TIMES};
-use crate::{clock, filesystem, monitor};
+use crate::{clock, monitor, network_fs};
 
 /// What one acquisition is allowed to do.
 #[derive(Clone)]
@@ -92,12 +92,12 @@ pub struct Request {
 }
 
 pub enum Attempt {
-    Acquired(Held),
+    Acquired(HoldGuard),
     Pending(Request),
 }
 
 enum Step {
-    Claimed(Held),
+    Claimed(HoldGuard),
     Blocked(Turn, Blocked),
 }
 
@@ -108,11 +108,11 @@ enum Interrupt {
 
 /// Refuses a session on a network filesystem unless allowed (see `filesystem`).
 fn check_filesystem(target: &LockTarget, settings: &Settings) -> Result<(), LockError> {
-    if settings.allow_network_fs || filesystem::allowed_by_env() {
+    if settings.allow_network_fs || network_fs::allowed_by_env() {
         return Ok(());
     }
     let dir = target.lock_path.parent().unwrap_or(Path::new("/"));
-    match filesystem::network_fs(dir).map_err(|e| LockError::io("statfs", dir, e))? {
+    match network_fs::network_fs(dir).map_err(|e| LockError::io("statfs", dir, e))? {
         Some(fs) => Err(LockError::NetworkFilesystem {
             path: dir.to_path_buf(),
             fs,
@@ -125,7 +125,7 @@ fn check_filesystem(target: &LockTarget, settings: &Settings) -> Result<(), Lock
 pub fn request(target: LockTarget, settings: Settings) -> Result<Attempt, LockError> {
     check_filesystem(&target, &settings)?;
     let started = Instant::now();
-    let stage = match registry::enter(&target.lock_path) {
+    let stage = match queue::enter(&target.lock_path) {
         Entry::Queued(rx) => Stage::Queued(rx),
         Entry::Turn(turn) => match claim(&target, &settings, turn, None, started)? {
             Step::Claimed(held) => return Ok(Attempt::Acquired(held)),
@@ -142,7 +142,7 @@ pub fn request(target: LockTarget, settings: Settings) -> Result<Attempt, LockEr
 }
 
 /// Waits for a pending acquisition, without blocking any thread but the session's `flock` waiter.
-pub async fn wait(req: Request, cancel: Cancel) -> Result<Held, LockError> {
+pub async fn wait(req: Request, cancel: Cancel) -> Result<HoldGuard, LockError> {
     let Request {
         target,
         settings,
@@ -378,15 +378,15 @@ fn publish_fresh(path: &Path) -> Option<(File, sidecar::Stat, i64)> {
 }
 
 /// Counts a grant and makes its hold.
-fn granted(target: &LockTarget, s: &Settings, claimed: Claimed, started: Instant) -> Held {
+fn granted(target: &LockTarget, s: &Settings, claimed: Claimed, started: Instant) -> HoldGuard {
     stats::bump(&COUNTERS.acquisitions);
     WAIT_TIMES.record(started.elapsed());
     hold_for(target, s, claimed)
 }
 
 /// Makes the hold and puts it under the monitor's watch (re-verification, refresh, `maxHoldMs`).
-fn hold_for(target: &LockTarget, s: &Settings, claimed: Claimed) -> Held {
-    let held = Held::new(
+fn hold_for(target: &LockTarget, s: &Settings, claimed: Claimed) -> HoldGuard {
+    let held = HoldGuard::new(
         target.clone(),
         claimed,
         s.stale_ms,
@@ -487,7 +487,7 @@ fn fail(target: &LockTarget, settings: &Settings, started: Instant, why: Interru
 }
 
 /// Acquires on the calling thread, blocking it until the lock is granted (the sync twins).
-pub fn acquire_blocking(target: LockTarget, settings: Settings) -> Result<Held, LockError> {
+pub fn acquire_blocking(target: LockTarget, settings: Settings) -> Result<HoldGuard, LockError> {
     match request(target, settings)? {
         Attempt::Acquired(held) => Ok(held),
         Attempt::Pending(req) => {
@@ -503,13 +503,15 @@ pub fn acquire_blocking(target: LockTarget, settings: Settings) -> Result<Held, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::TempDir;
     use std::fs;
     use std::path::PathBuf;
 
-    fn target(tag: &str) -> LockTarget {
-        let dir = std::env::temp_dir().join(format!("swl-acquire-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        sidecar::resolve(dir.join("s.jsonl").to_str().unwrap(), true).unwrap()
+    /// A session in a directory of its own (removed when the guard drops).
+    fn target(tag: &str) -> (TempDir, LockTarget) {
+        let dir = TempDir::new(&format!("acquire-{tag}"));
+        let t = sidecar::resolve(dir.join("s.jsonl").to_str().unwrap(), true).unwrap();
+        (dir, t)
     }
 
     fn settings(timeout_ms: u64) -> Settings {
@@ -522,7 +524,7 @@ mod tests {
         }
     }
 
-    fn must_acquire(t: &LockTarget) -> Held {
+    fn must_acquire(t: &LockTarget) -> HoldGuard {
         match request(t.clone(), settings(1000)).unwrap() {
             Attempt::Acquired(h) => h,
             Attempt::Pending(_) => panic!("expected an uncontended acquisition"),
@@ -531,7 +533,7 @@ mod tests {
 
     #[test]
     fn acquire_writes_a_kernel_payload_and_release_unlinks() {
-        let t = target("basic");
+        let (_dir, t) = target("basic");
         let held = must_acquire(&t);
         let text = fs::read_to_string(&t.lock_path).unwrap();
         let p = Payload::parse(text.as_bytes());
@@ -543,7 +545,7 @@ mod tests {
 
     #[test]
     fn a_crashed_holders_payload_is_recovered_at_once() {
-        let t = target("crashed");
+        let (_dir, t) = target("crashed");
         fs::write(&t.lock_path, hold_payload_of_dead_kernel_holder()).unwrap();
         let before = COUNTERS
             .recoveries
@@ -563,7 +565,7 @@ mod tests {
 
     #[test]
     fn a_takeover_whose_sidecar_is_deleted_during_the_settle_starts_over() {
-        let t = target("settle-race");
+        let (_dir, t) = target("settle-race");
         let vanish = crate::os_file::names_vanish_while_open(t.lock_path.parent().unwrap());
         if cfg!(windows) && !vanish {
             eprintln!("skipped: an open sidecar cannot be deleted and replaced here");
@@ -616,7 +618,7 @@ mod tests {
 
     #[test]
     fn a_live_legacy_holder_times_out_with_its_owner() {
-        let t = target("legacy");
+        let (_dir, t) = target("legacy");
         let me = std::process::id();
         let (_, st) = process::self_identity();
         let legacy = format!(
@@ -649,7 +651,7 @@ mod tests {
 
     #[test]
     fn a_queued_caller_can_be_cancelled() {
-        let t = target("cancel");
+        let (_dir, t) = target("cancel");
         let held = must_acquire(&t);
         let Attempt::Pending(req) = request(t.clone(), settings(60_000)).unwrap() else {
             panic!()

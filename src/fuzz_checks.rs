@@ -103,6 +103,7 @@ pub fn check_tail_repair(data: &[u8]) {
         }
     }
     let _ = fs::remove_file(&file);
+    let _ = fs::remove_dir(&dir);
 }
 
 /// The configuration parser: no panic on any text; every accepted value is valid.

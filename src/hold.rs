@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::error::LockError;
 use crate::jsonl::{self, Appended, Durability};
 use crate::kernel_lock;
-use crate::registry::Turn;
+use crate::queue::Turn;
 use crate::sidecar::{self, FileId, LockTarget};
 use crate::stats::{self, COUNTERS, HOLD_TIMES};
 
@@ -45,16 +45,16 @@ pub struct Hold {
 }
 
 /// The drop guard: dropping it releases the lock.
-pub struct Held(Arc<Hold>);
+pub struct HoldGuard(Arc<Hold>);
 
-impl std::ops::Deref for Held {
+impl std::ops::Deref for HoldGuard {
     type Target = Hold;
     fn deref(&self) -> &Hold {
         &self.0
     }
 }
 
-impl Drop for Held {
+impl Drop for HoldGuard {
     fn drop(&mut self) {
         self.0.release();
     }
@@ -74,14 +74,14 @@ pub struct Claimed {
     pub turn: Turn,
 }
 
-impl Held {
+impl HoldGuard {
     pub(crate) fn new(
         target: LockTarget,
         claimed: Claimed,
         stale_ms: i64,
         max_hold: Option<Duration>,
         on_revoke: Option<RevokeHook>,
-    ) -> Held {
+    ) -> HoldGuard {
         let Claimed {
             file,
             id,
@@ -108,7 +108,7 @@ impl Held {
                 last_refresh: now,
             }),
         });
-        Held(hold)
+        HoldGuard(hold)
     }
 
     /// A second reference to the same hold; dropping it does not release.

@@ -169,12 +169,10 @@ mod tests {
     use super::*;
     use crate::clock::format_iso_ms;
     use crate::payload::render;
+    use crate::test_support::TempDir;
 
-    fn dir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("swl-inspect-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        fs::create_dir_all(&d).unwrap();
-        d
+    fn dir(tag: &str) -> TempDir {
+        TempDir::new(&format!("inspect-{tag}"))
     }
 
     fn legacy_payload(pid: i64, age_ms: i64) -> String {
@@ -201,7 +199,7 @@ mod tests {
         .unwrap();
         fs::write(d.join("junk.jsonl.lock"), "{}").unwrap();
         fs::write(d.join("other.txt"), "").unwrap();
-        let found = scan(&d, ".jsonl.lock").unwrap();
+        let found = scan(d.path(), ".jsonl.lock").unwrap();
         assert_eq!(found.len(), 5);
         let get = |name: &str| inspect(&d.join(name), 5_000, None).unwrap();
         let live = get("live.jsonl.lock");

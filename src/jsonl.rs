@@ -323,21 +323,21 @@ fn rename_over(from: &Path, to: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::TempDir;
 
-    fn file(tag: &str, content: &[u8]) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("swl-jsonl-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
+    /// A transcript with `content` in a directory of its own (removed when the guard drops).
+    fn file(tag: &str, content: &[u8]) -> (TempDir, PathBuf) {
+        let dir = TempDir::new(&format!("jsonl-{tag}"));
         let p = dir.join("s.jsonl");
         if !content.is_empty() {
             fs::write(&p, content).unwrap();
         }
-        p
+        (dir, p)
     }
 
     #[test]
     fn appends_contiguously_and_reports_offsets() {
-        let p = file("append", b"");
+        let (_dir, p) = file("append", b"");
         let a = append(&p, b"{\"a\":1}\n", Durability::None).unwrap();
         let b = append(&p, b"{\"b\":2}\n{\"c\":3}\n", Durability::Full).unwrap();
         assert_eq!((a.offset, a.bytes, b.offset, b.bytes), (0, 8, 8, 16));
@@ -351,7 +351,7 @@ mod tests {
 
     #[test]
     fn a_hard_linked_transcript_is_refused_for_append_and_rewrite_and_left_alone() {
-        let p = file("hardlink", b"{\"a\":1}\n{\"torn\":");
+        let (_dir, p) = file("hardlink", b"{\"a\":1}\n{\"torn\":");
         let outside = p.with_file_name("outside.json");
         fs::write(&outside, b"{\"keep\": true\n}").unwrap();
         fs::remove_file(&p).unwrap();
@@ -373,7 +373,7 @@ mod tests {
 
     #[test]
     fn a_valid_unterminated_tail_is_completed() {
-        let p = file("complete", b"{\"a\":1}\n{\"b\":2}");
+        let (_dir, p) = file("complete", b"{\"a\":1}\n{\"b\":2}");
         let r = append(&p, b"{\"c\":3}\n", Durability::None).unwrap();
         assert_eq!(r.repair, Some(Repair::Completed { offset: 8 }));
         assert_eq!(fs::read(&p).unwrap(), b"{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n");
@@ -381,7 +381,7 @@ mod tests {
 
     #[test]
     fn an_invalid_tail_is_quarantined_and_cut_keeping_complete_lines() {
-        let p = file("quarantine", b"{\"a\":1}\n{\"b\":");
+        let (_dir, p) = file("quarantine", b"{\"a\":1}\n{\"b\":");
         let r = append(&p, b"{\"c\":3}\n", Durability::None).unwrap();
         let Some(Repair::Quarantined {
             offset,
@@ -399,7 +399,7 @@ mod tests {
 
     #[test]
     fn a_file_with_no_newline_at_all_is_one_fragment() {
-        let p = file("nonl", b"garbage without newline");
+        let (_dir, p) = file("nonl", b"garbage without newline");
         append(&p, b"{}\n", Durability::None).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"{}\n");
     }
@@ -408,7 +408,7 @@ mod tests {
     fn long_tails_are_found_across_chunks() {
         let mut content = b"{\"a\":1}\n".to_vec();
         content.extend(std::iter::repeat_n(b'x', 200_000));
-        let p = file("long", &content);
+        let (_dir, p) = file("long", &content);
         let r = append(&p, b"{}\n", Durability::None).unwrap();
         assert!(matches!(
             r.repair,
@@ -423,7 +423,7 @@ mod tests {
     #[test]
     #[cfg(unix)]
     fn symlinked_transcripts_are_refused() {
-        let p = file("symlink", b"");
+        let (_dir, p) = file("symlink", b"");
         let target = p.with_file_name("target");
         fs::write(&target, "keep").unwrap();
         std::os::unix::fs::symlink(&target, &p).unwrap();
@@ -442,7 +442,7 @@ mod tests {
     #[cfg(unix)]
     fn rewrite_replaces_atomically_and_keeps_the_mode() {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        let p = file("rewrite", b"old\n");
+        let (_dir, p) = file("rewrite", b"old\n");
         fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
         let ino = fs::metadata(&p).unwrap().ino();
         rewrite(&p, b"{\"new\":true}\n", Durability::Full).unwrap();

@@ -240,11 +240,15 @@ impl KernelWait {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::TempDir;
     use std::fs::OpenOptions;
+    use std::path::PathBuf;
     use std::time::Duration;
 
-    fn pair(tag: &str) -> (File, File) {
-        let path = std::env::temp_dir().join(format!("swl-kl-{tag}-{}", std::process::id()));
+    /// Two descriptors of one file in a directory of its own (removed when the guard drops).
+    fn pair(tag: &str) -> (File, File, TempDir, PathBuf) {
+        let dir = TempDir::new(&format!("kl-{tag}"));
+        let path = dir.join("lock");
         let open = || {
             OpenOptions::new()
                 .read(true)
@@ -254,12 +258,12 @@ mod tests {
                 .open(&path)
                 .unwrap()
         };
-        (open(), open())
+        (open(), open(), dir, path)
     }
 
     #[test]
     fn two_descriptors_exclude_each_other() {
-        let (a, b) = pair("excl");
+        let (a, b, _dir, _path) = pair("excl");
         assert!(try_lock(&a).unwrap());
         assert!(!try_lock(&b).unwrap());
         assert!(is_held(&b).unwrap());
@@ -274,7 +278,7 @@ mod tests {
         // Windows locks are mandatory, so this holds only because the locked byte lies past any payload.
         // (Wine does not enforce byte-range locks on reads and writes: there, and on Unix, where flock
         // is advisory, this cannot fail; on Windows it fails if the lock ever covers the payload.)
-        let (a, b) = pair("payload");
+        let (a, b, _dir, _path) = pair("payload");
         crate::os_file::write_all_at(&a, b"{\"pid\":1}", 0).unwrap();
         assert!(try_lock(&a).unwrap());
         let mut buf = [0u8; 64];
@@ -290,7 +294,7 @@ mod tests {
 
     #[test]
     fn a_wait_is_granted_when_the_holder_closes() {
-        let (a, b) = pair("grant");
+        let (a, b, _dir, _path) = pair("grant");
         assert!(try_lock(&a).unwrap());
         let wait = KernelWait::start(b, false).unwrap();
         std::thread::sleep(Duration::from_millis(20));
@@ -307,11 +311,8 @@ mod tests {
 
     #[test]
     fn an_unwanted_grant_is_dropped_not_kept() {
-        let (a, b) = pair("unwanted");
-        let probe = OpenOptions::new()
-            .read(true)
-            .open(std::env::temp_dir().join(format!("swl-kl-unwanted-{}", std::process::id())))
-            .unwrap();
+        let (a, b, _dir, path) = pair("unwanted");
+        let probe = OpenOptions::new().read(true).open(&path).unwrap();
         assert!(try_lock(&a).unwrap());
         let wait = KernelWait::start(b, false).unwrap();
         wait.unclaim();

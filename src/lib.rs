@@ -7,7 +7,6 @@ pub mod clock;
 pub mod config;
 pub mod durability;
 pub mod error;
-pub mod filesystem;
 #[doc(hidden)]
 pub mod fuzz_checks;
 pub mod hold;
@@ -15,13 +14,16 @@ pub mod inspect;
 pub mod jsonl;
 pub mod kernel_lock;
 pub mod monitor;
+pub mod network_fs;
 pub mod os_file;
 pub mod payload;
 pub mod process;
-pub mod registry;
+pub mod queue;
 pub mod sidecar;
 pub mod staleness;
 pub mod stats;
+#[cfg(test)]
+mod test_support;
 
 #[cfg(feature = "node")]
 pub mod node;

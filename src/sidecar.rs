@@ -341,18 +341,19 @@ pub fn unlink_if_named(path: &Path, id: FileId) -> io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::TempDir;
 
-    fn tempdir(tag: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("swl-sidecar-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        os_file::plain_path(fs::canonicalize(dir).unwrap())
+    /// A directory of its own, canonical (removed when the guard drops).
+    fn tempdir(tag: &str) -> (TempDir, PathBuf) {
+        let guard = TempDir::new(&format!("sidecar-{tag}"));
+        let dir = os_file::plain_path(fs::canonicalize(guard.path()).unwrap());
+        (guard, dir)
     }
 
     #[test]
     #[cfg(unix)]
     fn resolves_the_legacy_path_through_a_symlinked_directory() {
-        let dir = tempdir("resolve");
+        let (_guard, dir) = tempdir("resolve");
         fs::create_dir(dir.join("real")).unwrap();
         std::os::unix::fs::symlink(dir.join("real"), dir.join("link")).unwrap();
         let file = format!("{}/link/./x/../s.jsonl", dir.display());
@@ -364,7 +365,7 @@ mod tests {
 
     #[test]
     fn creates_a_missing_session_directory_only_when_asked() {
-        let dir = tempdir("mkdir");
+        let (_guard, dir) = tempdir("mkdir");
         let file = format!("{}/a/b/s.jsonl", dir.display());
         assert!(matches!(resolve(&file, false), Err(LockError::Io { .. })));
         let t = resolve(&file, true).unwrap();
@@ -387,7 +388,7 @@ mod tests {
     #[test]
     #[cfg(unix)]
     fn a_transcript_that_is_a_directory_symlink_or_fifo_is_refused() {
-        let dir = tempdir("transcript");
+        let (_guard, dir) = tempdir("transcript");
         fs::create_dir(dir.join("d.jsonl")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", dir.join("l.jsonl")).unwrap();
         let at = |n: &str| format!("{}/{n}", dir.display());
@@ -403,7 +404,7 @@ mod tests {
 
     #[test]
     fn open_creates_with_mode_0600_then_reopens() {
-        let dir = tempdir("open");
+        let (_guard, dir) = tempdir("open");
         let lock = dir.join("s.jsonl.lock");
         let first = open(&lock).unwrap();
         assert!(first.created);
@@ -421,7 +422,7 @@ mod tests {
     #[test]
     #[cfg(unix)]
     fn refuses_symlinks_directories_fifos_and_hard_links_untouched() {
-        let dir = tempdir("refuse");
+        let (_guard, dir) = tempdir("refuse");
         let target = dir.join("victim");
         fs::write(&target, "precious").unwrap();
         std::os::unix::fs::symlink(&target, dir.join("sym.lock")).unwrap();
@@ -441,13 +442,15 @@ mod tests {
 
     #[test]
     fn identity_follows_unlink_and_replacement() {
-        let dir = tempdir("identity");
-        if !os_file::names_vanish_while_open(&dir) {
-            eprintln!(
-                "skipped: an open file's name cannot be deleted here, so it cannot be replaced"
-            );
+        let (_guard, dir) = tempdir("identity");
+        let vanish = os_file::names_vanish_while_open(&dir);
+        if cfg!(windows) && !vanish {
+            // Windows without POSIX delete semantics (FAT, Wine): an open file's name stays until it
+            // closes, so it cannot be replaced under a holder, which is what this test is about.
+            eprintln!("skipped: an open file's name cannot be deleted here");
             return;
         }
+        assert!(vanish, "on Unix, unlink removes an open file's name");
         let lock = dir.join("s.jsonl.lock");
         let held = open(&lock).unwrap().file;
         assert!(still_named_by(&held, &lock).unwrap());
@@ -461,7 +464,7 @@ mod tests {
 
     #[test]
     fn payload_io_is_bounded_and_in_place() {
-        let dir = tempdir("payload");
+        let (_guard, dir) = tempdir("payload");
         let lock = dir.join("s.jsonl.lock");
         let f = open(&lock).unwrap().file;
         write_payload(&f, b"a longer first payload", 0).unwrap();

@@ -47,7 +47,8 @@ async function main(): Promise<void> {
   const legacy = await acquireSessionWriteLock({ sessionFile: file, timeoutMs: 1000 })
   const busy = await otherChannel().catch((e: unknown) => e)
   await legacy.release()
-  if (!(busy instanceof SessionWriteLockTimeoutError) || busy.reason !== 'session_busy') throw new Error('expected a timeout')
+  if (!(busy instanceof SessionWriteLockTimeoutError) || busy.reason !== 'session_busy')
+    throw new Error('expected a timeout')
 
   configureSessionWriteLock({ noticeAfterMs: 5000 })
   const config: ResolvedSessionWriteLockConfig = resolveSessionWriteLockConfig()

@@ -12,10 +12,16 @@ test('npm run bench -- --quick: every metric for every contender, correct line c
     timeout: 300_000,
   })
   assert.equal(r.status, 0, r.stderr.slice(-2000))
-  assert.match(r.stdout, /\| metric \| session-write-lock \| legacy \| proper-lockfile \| fs-safe \| raw \| naive-wx \|/)
+  assert.match(
+    r.stdout,
+    /\| metric \| session-write-lock \| legacy \| proper-lockfile \| fs-safe \| raw \| naive-wx \|/,
+  )
   // Every lock wrote exactly the expected lines, none torn.
   const linesRow = r.stdout.split('\n').find((l) => l.startsWith('| 4. lines written / torn'))!
-  const cells = linesRow.split('|').slice(2, 6).map((c) => c.trim())
+  const cells = linesRow
+    .split('|')
+    .slice(2, 6)
+    .map((c) => c.trim())
   assert.deepEqual(cells, ['200 / 0', '200 / 0', '200 / 0', '200 / 0'])
   assert.match(r.stdout, /\| 1\. round trip vs legacy \(target ≥ 20× faster\) \| [\d.]+× \|/)
 })

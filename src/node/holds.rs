@@ -1,5 +1,5 @@
 //! Every lock this process holds through the bindings, by id, with the JavaScript environment it
-//! belongs to. Removing an entry drops its `Held` guard, which releases the lock: the sidecar is
+//! belongs to. Removing an entry drops its `HoldGuard` guard, which releases the lock: the sidecar is
 //! unlinked while the kernel lock is still held, then the descriptor is closed. (A table, not a
 //! JavaScript object per hold: wrapping one object per acquisition costs V8 handles that it releases
 //! only lazily.)
@@ -12,11 +12,11 @@ use napi_derive::napi;
 
 use super::{env, to_napi};
 use crate::error::LockError;
-use crate::hold::{Held, Hold};
+use crate::hold::{Hold, HoldGuard};
 
 /// A hold and the environment it belongs to.
 struct Owned {
-    held: Held,
+    held: HoldGuard,
     env: u64,
 }
 
@@ -30,7 +30,7 @@ fn table() -> MutexGuard<'static, HashMap<u64, Owned>> {
 
 /// Registers a new hold of environment `env` and returns its id. The hold of an environment that has
 /// ended meanwhile is released at once.
-pub fn register(held: Held, env: u64) -> Result<f64> {
+pub fn register(held: HoldGuard, env: u64) -> Result<f64> {
     let id = held.id;
     {
         // Checked under the table's lock: `env::end` marks the environment ended first, then takes

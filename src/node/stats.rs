@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use napi_derive::napi;
 
-use crate::{registry, stats};
+use crate::{queue, stats};
 
 /// Percentiles of a timing series, in milliseconds.
 #[napi(object)]
@@ -57,7 +57,7 @@ pub fn native_lock_stats() -> NativeLockStats {
         revocations: n(&c.revocations),
         repairs: n(&c.repairs),
         releases: n(&c.releases),
-        active_sessions: registry::tracked_sessions() as f64,
+        active_sessions: queue::tracked_sessions() as f64,
         wait_ms: timing(&stats::WAIT_TIMES),
         hold_ms: timing(&stats::HOLD_TIMES),
     }

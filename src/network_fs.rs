@@ -181,14 +181,12 @@ mod tests {
     #[test]
     fn a_local_directory_is_probed_once_then_answered_from_the_cache() {
         // A directory of its own, which no other test has asked about.
-        let dir = std::env::temp_dir().join(format!("swl-netfs-cache-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_support::TempDir::new("netfs-cache");
         let probes = || PROBES.with(|n| n.get());
         let before = probes();
-        assert_eq!(network_fs(&dir).unwrap(), None);
+        assert_eq!(network_fs(dir.path()).unwrap(), None);
         assert_eq!(probes(), before + 1, "the first answer is a probe");
-        assert_eq!(network_fs(&dir).unwrap(), None);
+        assert_eq!(network_fs(dir.path()).unwrap(), None);
         assert_eq!(probes(), before + 1, "the second answer is the cached one");
-        let _ = std::fs::remove_dir(&dir);
     }
 }
