@@ -259,6 +259,17 @@ export declare function rewriteLocked(id: number, data: Uint8Array, durability: 
  */
 export declare function setRevokeListener(listener: (lockId: number, reason: string) => void): void
 
+export declare function settingVariables(): SettingVariables
+
+/** The environment variable of each setting. */
+export interface SettingVariables {
+  acquireTimeoutMs: string
+  staleMs: string
+  maxHoldMs: string
+  noticeAfterMs: string
+  durability: string
+}
+
 /**
  * The canonical sidecar path of a transcript, without creating anything. Throws `ENOENT` when the
  * session directory does not exist.

@@ -862,5 +862,6 @@ module.exports.resolveLockConfig = nativeBinding.resolveLockConfig
 module.exports.revokeLock = nativeBinding.revokeLock
 module.exports.rewriteLocked = nativeBinding.rewriteLocked
 module.exports.setRevokeListener = nativeBinding.setRevokeListener
+module.exports.settingVariables = nativeBinding.settingVariables
 module.exports.sidecarPathFor = nativeBinding.sidecarPathFor
 module.exports.waitLock = nativeBinding.waitLock

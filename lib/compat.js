@@ -4,13 +4,18 @@
 // any of those generations swaps one import line and keeps its call sites. Where the generations
 // disagree, the choice is written next to the code and in the README ("Which OpenClaw are you on?").
 
+const native = require('../binding')
+const { DEFAULTS } = require('./config')
 const { invalidArgType, invalidArgValue } = require('./errors')
 const { checkSessionFile, isAbortSignal } = require('./options')
 
-/** 2026.5+: 60 s. 2026.2 to 2026.4 waited 10 s, which is what turned contention into "All models failed". */
-const DEFAULT_SESSION_WRITE_LOCK_ACQUIRE_TIMEOUT_MS = 60_000
-const DEFAULT_SESSION_WRITE_LOCK_STALE_MS = 30 * 60_000
-const DEFAULT_SESSION_WRITE_LOCK_MAX_HOLD_MS = 5 * 60_000
+/**
+ * The native defaults: 60 s to acquire, as in 2026.5+ (2026.2 to 2026.4 waited 10 s, which is what turned
+ * contention into "All models failed"), 30 min stale, 5 min longest hold.
+ */
+const DEFAULT_SESSION_WRITE_LOCK_ACQUIRE_TIMEOUT_MS = DEFAULTS.acquireTimeoutMs
+const DEFAULT_SESSION_WRITE_LOCK_STALE_MS = DEFAULTS.staleMs
+const DEFAULT_SESSION_WRITE_LOCK_MAX_HOLD_MS = DEFAULTS.maxHoldMs
 
 const ACQUIRE_KEYS = new Set(['sessionFile', 'timeoutMs', 'staleMs', 'maxHoldMs', 'allowReentrant', 'signal'])
 
@@ -96,11 +101,8 @@ function resolveSessionLockMaxHoldFromTimeout(params) {
 // safe integer. (2026.5 also read `1e4`, `0x10`, `1.5` and `+5` from the environment, and fractions from
 // the file.)
 
-const ENV = {
-  acquireTimeoutMs: 'OPENCLAW_SESSION_WRITE_LOCK_ACQUIRE_TIMEOUT_MS',
-  staleMs: 'OPENCLAW_SESSION_WRITE_LOCK_STALE_MS',
-  maxHoldMs: 'OPENCLAW_SESSION_WRITE_LOCK_MAX_HOLD_MS',
-}
+/** The environment variable of each setting, from the native layer. */
+const ENV = native.settingVariables()
 
 function parsePositiveMs(value, allowInfinity) {
   if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) return undefined

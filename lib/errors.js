@@ -30,17 +30,10 @@ class SessionWriteLockError extends Error {
   }
 }
 
-/** `pid=<P> alive=<bool> ageMs=<N>`: how the 2026.7 message names a holder. */
-function ownerLabel(owner) {
-  if (owner?.pid === null || owner?.pid === undefined) return 'owner=unknown'
-  const age = owner.heldForMs === null || owner.heldForMs === undefined ? '' : ` ageMs=${owner.heldForMs}`
-  return `pid=${owner.pid} alive=${owner.alive === true}${age}`
-}
-
-/** An owner object that prints as the legacy error's `owner` string did. */
-function withLabel(owner) {
-  if (typeof owner !== 'object' || owner === null) return owner
-  return Object.defineProperty({ ...owner }, 'toString', { value: () => ownerLabel(owner), enumerable: false })
+/** An owner object that prints as the legacy error's `owner` string did (`label`, from the native side). */
+function withLabel(owner, label) {
+  if (typeof owner !== 'object' || owner === null || label === undefined) return owner
+  return Object.defineProperty({ ...owner }, 'toString', { value: () => label, enumerable: false })
 }
 
 /**
@@ -56,10 +49,11 @@ class SessionWriteLockTimeoutError extends SessionWriteLockError {
         { timeoutMs, owner, lockPath },
       ]
     }
+    const { ownerLabel, ...rest } = fields ?? {}
     super(message, SESSION_WRITE_LOCK_TIMEOUT_CODE, {
       reason: 'session_busy',
-      ...fields,
-      owner: withLabel(fields?.owner),
+      ...rest,
+      owner: withLabel(rest.owner, ownerLabel),
     })
   }
 }

@@ -176,6 +176,7 @@ impl LockError {
                 "timeoutMs": timeout_ms,
                 "waitedMs": waited_ms,
                 "owner": owner,
+                "ownerLabel": owner_label(owner),
             }),
             LockError::Aborted {
                 lock_path,

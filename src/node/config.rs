@@ -83,6 +83,28 @@ pub fn default_lock_settings() -> LockSettings {
     settings_of(config::DEFAULTS, Vec::new())
 }
 
+/// The environment variable of each setting.
+#[napi(object)]
+pub struct SettingVariables {
+    pub acquire_timeout_ms: String,
+    pub stale_ms: String,
+    pub max_hold_ms: String,
+    pub notice_after_ms: String,
+    pub durability: String,
+}
+
+#[napi]
+pub fn setting_variables() -> SettingVariables {
+    use config::Key;
+    SettingVariables {
+        acquire_timeout_ms: Key::AcquireTimeoutMs.env().into(),
+        stale_ms: Key::StaleMs.env().into(),
+        max_hold_ms: Key::MaxHoldMs.env().into(),
+        notice_after_ms: Key::NoticeAfterMs.env().into(),
+        durability: Key::Durability.env().into(),
+    }
+}
+
 fn resolve(call: &CallSettings, config_path: Option<String>) -> Result<config::Resolved> {
     config::resolve(&call.into(), config_path.as_deref().map(Path::new))
         .map_err(|e| to_napi(LockError::Config(e)))
