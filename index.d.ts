@@ -84,8 +84,11 @@ export declare class SessionWriteLock {
    * torn tail; a failed write is rolled back. Synchronous.
    */
   append(entries: unknown): AppendResult
-  /** Parses the transcript; an unterminated last line is skipped. Synchronous. */
-  read(): unknown[]
+  /**
+   * Parses the transcript; an unterminated last line is skipped. Synchronous. `T` is what the caller
+   * knows its entries to be (nothing checks it): `lock.read<Entry>()`.
+   */
+  read<T = unknown>(): T[]
   /** Replaces the transcript atomically (temporary file and rename), keeping its mode. Synchronous. */
   rewrite(entries: unknown): { entries: number; bytes: number }
 }

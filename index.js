@@ -6,7 +6,7 @@
 const path = require('node:path')
 const { AsyncLocalStorage } = require('node:async_hooks')
 
-const native = require('./binding')
+const native = require('./lib/native')
 const errors = require('./lib/errors')
 const { checkSessionFile, checkFunction, lockOptions } = require('./lib/options')
 const config = require('./lib/config')

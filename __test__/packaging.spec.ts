@@ -34,16 +34,21 @@ function npm(args: string[], cwd: string) {
   return execFileSync(NPM, args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
+/** `npm run pack:local`, as a user runs it: the package's tarball and this platform's binary package's. */
 function tarballs(work: string) {
   const out = path.join(work, 'tarballs')
-  fs.mkdirSync(out)
-  const root = JSON.parse(npm(['pack', '--ignore-scripts', '--json', '--pack-destination', out], ROOT))[0]
-  // The platform package, with the binary the build produced, as the release workflow assembles it.
-  const platformDir = path.join(work, `npm-${platform}`)
-  fs.cpSync(path.join(ROOT, 'npm', platform!), platformDir, { recursive: true })
-  fs.copyFileSync(path.join(ROOT, binding!), path.join(platformDir, binding!))
-  const native = JSON.parse(npm(['pack', '--json', '--pack-destination', out], platformDir))[0]
-  return { root, native, dir: out }
+  const packed = execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'pack-local.js'), '--out', out, '--json'], {
+    cwd: ROOT,
+    env,
+    encoding: 'utf8',
+  })
+  const { package: root, binary: native } = JSON.parse(packed)
+  const listing = (tgz: string) =>
+    execFileSync('tar', ['tzf', tgz], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map((f) => f.replace(/^package\//, ''))
+  return { root, native, rootFiles: listing(root), nativeFiles: listing(native) }
 }
 
 function project(work: string, name: string, pkg: object, tsconfig: object, packs: ReturnType<typeof tarballs>) {
@@ -52,15 +57,7 @@ function project(work: string, name: string, pkg: object, tsconfig: object, pack
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true, ...pkg }))
   fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(tsconfig))
   fs.copyFileSync(path.join(__dirname, 'packaging', 'example.ts'), path.join(dir, 'example.ts'))
-  npm(
-    [
-      'install',
-      '--no-package-lock',
-      path.join(packs.dir, packs.native.filename),
-      path.join(packs.dir, packs.root.filename),
-    ],
-    dir,
-  )
+  npm(['install', '--no-package-lock', packs.native, packs.root], dir)
   return dir
 }
 
@@ -78,18 +75,77 @@ test('npm pack: the tarball carries the package and nothing else', { skip: !bind
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'swl-pack-'))
   t.after(() => fs.rmSync(work, { recursive: true, force: true }))
   const packs = tarballs(work)
-  const files: string[] = packs.root.files.map((f: { path: string }) => f.path).sort()
+  const files: string[] = packs.rootFiles.sort()
   assert.deepEqual(
     files.filter((f) => !f.startsWith('lib/')),
     ['README.md', 'binding.d.ts', 'binding.js', 'cli.js', 'index.d.ts', 'index.js', 'package.json'],
   )
   for (const f of files)
     assert.doesNotMatch(f, /__test__|\.spec\.|^src\/|target\/|Cargo|\.node$|benchmark|soak|fuzz/, f)
-  assert.deepEqual(
-    packs.native.files.map((f: { path: string }) => f.path).sort(),
-    [binding, 'package.json', 'README.md'].sort(),
-  )
+  assert.deepEqual(packs.nativeFiles.sort(), [binding, 'package.json', 'README.md'].sort())
+  // Installing it runs no script of ours (there is none to run, and none to approve).
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
+  for (const hook of ['preinstall', 'install', 'postinstall', 'prepare'])
+    assert.equal(pkg.scripts[hook], undefined, hook)
 })
+
+test(
+  'the package without its binary package: the import names the package it expected',
+  { skip: !binding && 'no built binary' },
+  (t) => {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'swl-pkg-nobin-'))
+    t.after(() => fs.rmSync(work, { recursive: true, force: true }))
+    const packs = tarballs(work)
+    const dir = path.join(work, 'app')
+    fs.mkdirSync(dir)
+    fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }))
+    const install = spawnSync(NPM, ['install', '--no-package-lock', packs.root], { cwd: dir, env, encoding: 'utf8' })
+    assert.equal(install.status, 0, install.stderr)
+    assert.doesNotMatch(install.stderr, /warn/i, 'installing the package prints no warning')
+    const r = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        "try { require('session-write-lock') } catch (e) { console.log(JSON.stringify({ code: e.code, expected: e.expectedPackage, message: e.message })) }",
+      ],
+      { cwd: dir, env, encoding: 'utf8' },
+    )
+    const err = JSON.parse(r.stdout)
+    assert.equal(err.code, 'SESSION_WRITE_LOCK_NO_BINARY')
+    assert.equal(err.expected, `session-write-lock-${platform}`)
+    assert.match(err.message, /npm run pack:local/)
+    assert.doesNotMatch(err.message, /npm has a bug/)
+  },
+)
+
+/** The TypeScript blocks of the README, each as its own module, with the free names they use declared. */
+function readmeSnippets(dir: string) {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8')
+  const blocks = [...readme.matchAll(/^```ts\n([\s\S]*?)^```/gm)].map((m) => m[1])
+  assert.ok(blocks.length >= 5, `found ${blocks.length} TypeScript blocks in the README`)
+  blocks.forEach((code, i) => fs.writeFileSync(path.join(dir, `readme-${i + 1}.ts`), `${code}\nexport {}\n`))
+  // What the snippets leave to the reader's gateway code.
+  fs.writeFileSync(
+    path.join(dir, 'readme-globals.d.ts'),
+    [
+      'declare const sessionFile: string',
+      'declare const text: string',
+      'declare const message: string',
+      'declare const session: { id: string }',
+      'declare const toolCall: { role: string; content: string }',
+      'declare const toolResult: { role: string; content: string }',
+      'declare function callModel(session: { id: string }): Promise<string>',
+      'declare function isPaired(entry: { role: string; toolCallId?: string }): boolean',
+      'declare function repairSessionFileIfNeeded(sessionFile: string): Promise<void>',
+      'declare function appendUserMessage(sessionFile: string, message: string): void',
+      'declare function appendAssistantMessage(sessionFile: string, reply: string): void',
+      '// The gateway\'s own lock, in the "Before" snippet.',
+      'declare function acquireSessionWriteLock(params: { sessionFile: string }): Promise<{ release(): Promise<void> }>',
+      '',
+    ].join('\n'),
+  )
+  return blocks.length
+}
 
 for (const flavour of ['esm', 'cjs'] as const) {
   test(
@@ -122,6 +178,8 @@ for (const flavour of ['esm', 'cjs'] as const) {
               },
               packs,
             )
+      // The README's TypeScript, as written, type-checks in the same strict project.
+      if (flavour === 'esm') readmeSnippets(dir)
       const tsc = spawnSync(process.execPath, [TSC, '-p', dir], { cwd: dir, env, encoding: 'utf8' })
       assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr)
       const run = spawnSync(process.execPath, [path.join(dir, 'out', 'example.js')], {

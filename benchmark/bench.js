@@ -10,6 +10,27 @@ const os = require('node:os')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
 
+/**
+ * The contenders the package does not depend on (proper-lockfile, @openclaw/fs-safe) live in the
+ * benchmark's own install, so that installing the package, or its checkout, never pulls them in.
+ */
+function installContenders() {
+  const here = __dirname
+  const installed = ['proper-lockfile', '@openclaw/fs-safe'].every((name) =>
+    fs.existsSync(path.join(here, 'node_modules', ...name.split('/'), 'package.json')),
+  )
+  if (installed) return
+  process.stderr.write('bench: installing the contenders (benchmark/package.json) ...\n')
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+  const r = require('node:child_process').spawnSync(
+    npm,
+    ['install', '--no-audit', '--no-fund', '--loglevel=error', '--no-package-lock'],
+    { cwd: here, stdio: ['ignore', 'inherit', 'inherit'], shell: process.platform === 'win32' },
+  )
+  if (r.status !== 0) throw new Error(`bench: npm install in ${here} failed (status ${r.status})`)
+}
+
+installContenders()
 const { NAMES } = require('./contenders')
 
 const QUICK = process.argv.includes('--quick')

@@ -7,7 +7,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 
-const native = require('../binding')
+const native = require('./native')
 const { fromNative, invalidArgType, invalidArgValue } = require('./errors')
 const { duration } = require('./options')
 const { effectiveConfig } = require('./config')

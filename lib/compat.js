@@ -4,7 +4,7 @@
 // any of those generations swaps one import line and keeps its call sites. Where the generations
 // disagree, the choice is written next to the code and in the README ("Which OpenClaw are you on?").
 
-const native = require('../binding')
+const native = require('./native')
 const { DEFAULTS } = require('./config')
 const { invalidArgType, invalidArgValue } = require('./errors')
 const { checkSessionFile, isAbortSignal } = require('./options')

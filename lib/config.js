@@ -4,7 +4,7 @@
 // environment, openclaw.json and the defaults, in that order, and owns the keys and the defaults. This
 // file only converts.
 
-const native = require('../binding')
+const native = require('./native')
 const { fromNative, invalidArgType } = require('./errors')
 
 /** The built-in defaults, from the native layer. */

@@ -9,7 +9,7 @@ const {
   constants: { MAX_STRING_LENGTH },
 } = require('node:buffer')
 
-const native = require('../binding')
+const native = require('./native')
 
 const CODES = native.errorCodes()
 

@@ -5,7 +5,7 @@
 
 const path = require('node:path')
 
-const native = require('../binding')
+const native = require('./native')
 const { SessionWriteLockLostError, fromNative } = require('./errors')
 const { encodeEntries, readEntries } = require('./entries')
 

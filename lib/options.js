@@ -3,7 +3,7 @@
 // Argument checks for the public functions. Everything here runs before the disk is touched. Per-call
 // limits are only checked here; what is in force comes from lib/config.js, which resolves the layers.
 
-const native = require('../binding')
+const native = require('./native')
 const { invalidArgType, invalidArgValue } = require('./errors')
 
 /** `none`, `data`, `full`: the native `Durability` enum's values. */

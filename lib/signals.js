@@ -8,7 +8,7 @@
 
 const { isMainThread } = require('node:worker_threads')
 
-const native = require('../binding')
+const native = require('./native')
 const { revokeAllHere } = require('./lock')
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGQUIT', 'SIGABRT']
