@@ -16,7 +16,12 @@ const ROOT = path.join(__dirname, '..')
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 
 function run(args, cwd) {
-  return execFileSync(npm, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], shell: process.platform === 'win32' })
+  return execFileSync(npm, args, {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    shell: process.platform === 'win32',
+  })
 }
 
 /** The built binary at the root (`session-write-lock.<platform>.node`), building it when missing. */
