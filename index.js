@@ -24,7 +24,7 @@ const compat = require('./lib/compat')
 const cleanup = require('./lib/cleanup')
 const signals = require('./lib/signals')
 
-const { fromNative, SessionWriteLockAbortedError, SessionWriteLockReentrancyError } = errors
+const { fromNative, invalidArgValue, SessionWriteLockAbortedError, SessionWriteLockReentrancyError } = errors
 
 /**
  * The holds of the current async context: `{ lock, done }` refs, where `lock` is null until acquired. A
@@ -223,12 +223,28 @@ async function withSessionWriteLock(sessionFile, options, callback) {
  * The synchronous twin of `withSessionWriteLock`: it blocks the thread (and the event loop) while it
  * waits, as `fs.appendFileSync` does. `fn` must be synchronous; a returned promise is not awaited.
  */
+/** The sync twin's `fn` must be synchronous: an async one would write after the lock is gone. */
+function checkSynchronous(fn) {
+  const kind = fn.constructor?.name
+  if (kind === 'AsyncFunction' || kind === 'AsyncGeneratorFunction') {
+    throw invalidArgValue('fn', 'must be a synchronous function (use withSessionWriteLock for an async one)', fn)
+  }
+}
+
+/** What the sync twin's `fn` returned; a promise is refused: its later writes would fail, the lock gone. */
+function synchronousResult(value) {
+  if (value === null || typeof value?.then !== 'function') return value
+  value.then(undefined, () => {}) // its own failure (SESSION_WRITE_LOCK_LOST) must not go unhandled
+  throw invalidArgValue('fn', 'returned a promise; use withSessionWriteLock for asynchronous work', value)
+}
+
 function withSessionWriteLockSync(sessionFile, options, callback) {
   const { o, fn, nested } = lockCall(sessionFile, options, callback)
+  checkSynchronous(fn)
   if (nested) {
     const leaveNested = nested[kEnter]()
     try {
-      return fn(nested)
+      return synchronousResult(fn(nested))
     } finally {
       leaveNested()
     }
@@ -244,7 +260,7 @@ function withSessionWriteLockSync(sessionFile, options, callback) {
   const lock = new SessionWriteLock(id, sessionFile, s)
   const leave = lock[kEnter]()
   try {
-    return runHolding(lock, fn)
+    return synchronousResult(runHolding(lock, fn))
   } catch (err) {
     if (o.onError) {
       try {

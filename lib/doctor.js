@@ -3,6 +3,7 @@
 // `session-write-lock doctor [dirs...] [--fix] [--json]`: finds sidecars that would block a session and
 // removes the stale ones safely.
 
+const fs = require('node:fs')
 const path = require('node:path')
 
 const { inspectSessionLocks, removeIfStale, resolveStateDir, sessionDirectories } = require('./cleanup')
@@ -10,8 +11,9 @@ const { resolveSessionWriteLockConfig, KEYS } = require('./config')
 
 const USAGE = `Usage: session-write-lock doctor [dirs...] [--fix] [--json]
 
-Inspects every *.lock sidecar in the given session directories (default: every
-agents/*/sessions/ under $OPENCLAW_STATE_DIR, else ~/.openclaw) and reports each one:
+Inspects every *.lock sidecar in the given session directories (a state directory,
+one with agents/, stands for its agents/*/sessions/; default: those under
+$OPENCLAW_STATE_DIR, else ~/.openclaw) and reports each one:
   held     a live holder of this package holds its kernel lock
   live     a legacy (JavaScript) holder that may still be running
   fresh    empty or malformed, but too recent to judge (kept until unchanged for 30 s)
@@ -25,8 +27,9 @@ Options:
   --json   print a JSON report instead of a table
   --help   show this text
 
-Exit status: 0 when nothing is stale or unsafe (or --fix removed every stale one),
-1 when stale or unsafe sidecars remain, 2 on a usage error.
+Exit status: 0 when nothing is stale, unsafe or failed (or --fix removed every stale
+one), 1 when such sidecars remain, 2 on a usage error (an unknown option, a directory
+that does not exist or is not a directory).
 `
 
 function parseArgs(argv) {
@@ -40,6 +43,26 @@ function parseArgs(argv) {
   }
   return opts
 }
+
+/**
+ * The session directories a named directory stands for: itself, or, for a state directory (one with
+ * `agents/`), every `agents/<id>/sessions` in it. A path that is missing or not a directory is a usage
+ * error, never "healthy".
+ */
+function sessionDirsOf(dir) {
+  let st
+  try {
+    st = fs.statSync(dir)
+  } catch {
+    throw new Error(`${dir}: no such directory`)
+  }
+  if (!st.isDirectory()) throw new Error(`${dir}: not a directory (name a sessions directory or a state directory)`)
+  if (fs.existsSync(path.join(dir, 'agents'))) return sessionDirectories(dir)
+  return [dir]
+}
+
+/** A setting's value for JSON: numbers stay numbers; Infinity, which JSON cannot carry, is the string "Infinity". */
+const jsonValue = (v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v)
 
 function status(lock) {
   if (lock.removed) return 'removed'
@@ -90,7 +113,13 @@ async function doctor(argv, { out = process.stdout, err = process.stderr } = {})
     return 0
   }
   const stateDir = opts.dirs.length ? null : resolveStateDir()
-  const dirs = opts.dirs.length ? opts.dirs : sessionDirectories(stateDir)
+  let dirs
+  try {
+    dirs = opts.dirs.length ? opts.dirs.flatMap(sessionDirsOf) : sessionDirectories(stateDir)
+  } catch (e) {
+    err.write(`session-write-lock doctor: ${e.message}\n`)
+    return 2
+  }
   let config
   try {
     config = resolveSessionWriteLockConfig()
@@ -125,7 +154,7 @@ async function doctor(argv, { out = process.stdout, err = process.stderr } = {})
       status: status(l),
       ...(error && { error: { code: error.code, message: error.message } }),
     }))
-    const settings = Object.fromEntries(KEYS.map((k) => [k, { ...config[k], value: String(config[k].value) }]))
+    const settings = Object.fromEntries(KEYS.map((k) => [k, { ...config[k], value: jsonValue(config[k].value) }]))
     const json = {
       stateDir,
       dirs,
@@ -135,11 +164,21 @@ async function doctor(argv, { out = process.stdout, err = process.stderr } = {})
     }
     out.write(`${JSON.stringify(json, null, 2)}\n`)
   } else {
-    out.write(`configuration${config.configPath ? ` (file: ${config.configPath})` : ''}:\n`)
+    const file = config.configPath
+      ? ` (file: ${config.configPath}${fs.existsSync(config.configPath) ? '' : ', which does not exist: the defaults apply'})`
+      : ''
+    out.write(`configuration${file}:\n`)
     for (const k of KEYS) out.write(`  ${k.padEnd(17)}${String(config[k].value).padEnd(10)} ${config[k].source}\n`)
     out.write(
       `scanned ${dirs.length} session director${dirs.length === 1 ? 'y' : 'ies'}${stateDir ? ` under ${stateDir}` : ''}\n`,
     )
+    if (stateDir && !fs.existsSync(stateDir)) {
+      out.write(
+        `the state directory ${stateDir} does not exist: set OPENCLAW_STATE_DIR, or name the session directories\n`,
+      )
+    } else if (stateDir && dirs.length === 0) {
+      out.write(`no agents/*/sessions directory under ${stateDir}\n`)
+    }
     if (locks.length) out.write(`${table(locks)}\n`)
     const removed = locks.filter((l) => l.removed).length
     const stale = locks.filter((l) => status(l) === 'stale').length

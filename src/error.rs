@@ -8,6 +8,16 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+/// An OS error as a person reads it: "Permission denied", not "Permission denied (os error 13)" (the
+/// code is in the error's `code` and `errno` already).
+pub fn plain(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
 /// A configuration problem, with everything the message names as fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigError {
@@ -85,7 +95,7 @@ pub enum LockError {
     #[error("{0}")]
     Config(ConfigError),
 
-    #[error("{syscall} failed for {}: {source}", .path.display())]
+    #[error("{syscall} failed for {}: {}", .path.display(), plain(.source))]
     Io {
         syscall: &'static str,
         path: PathBuf,
@@ -94,7 +104,7 @@ pub enum LockError {
 
     /// A write of the transcript failed, and cutting it back to its old length failed too: the entries
     /// may be in it, so a caller that retries could write them twice.
-    #[error("{syscall} failed for {}: {source}; cutting it back failed too ({rollback}), so the entries may be in the transcript", .path.display())]
+    #[error("{syscall} failed for {}: {}; cutting it back failed too ({}), so the entries may be in the transcript", .path.display(), plain(.source), plain(.rollback))]
     NotRolledBack {
         syscall: &'static str,
         path: PathBuf,

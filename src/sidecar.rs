@@ -98,7 +98,10 @@ fn check_transcript(path: &Path) -> Result<(), LockError> {
     };
     let ft = meta.file_type();
     if ft.is_dir() {
-        return Err(LockError::io("open", path, os_file::is_a_directory()));
+        return Err(LockError::invalid(format!(
+            "The \"sessionFile\" argument must name a file, not a directory. Received '{}'",
+            path.display()
+        )));
     }
     if ft.is_symlink() {
         return Err(LockError::UnsafeLockPath {

@@ -238,8 +238,9 @@ fn not_regular(path: &Path) -> ConfigError {
 fn unreadable(path: &Path, e: &std::io::Error) -> ConfigError {
     ConfigError {
         message: format!(
-            "cannot read session write lock configuration {}: {e}",
-            path.display()
+            "cannot read session write lock configuration {}: {}",
+            path.display(),
+            crate::error::plain(e)
         ),
         fields: json!({ "source": format!("file:{}", path.display()), "path": path, "errno": crate::os_file::errno_name(e) }),
     }

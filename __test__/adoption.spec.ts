@@ -1,0 +1,109 @@
+// What a new user meets first: the doctor's reports on paths it was given, the messages of the mistakes
+// a hurried user makes, and a holder that waits forever.
+
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { test } from 'node:test'
+
+import * as api from '../index.js'
+import { tempSession } from './helpers'
+
+const CLI = path.join(__dirname, '..', 'cli.js')
+const INDEX = path.join(__dirname, '..', 'index.js')
+
+function doctor(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return spawnSync(process.execPath, [CLI, 'doctor', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, OPENCLAW_STATE_DIR: '/nonexistent-state-dir', ...env },
+  })
+}
+
+test('doctor: a missing directory or a file is a usage error, never "healthy"', (t) => {
+  const { dir } = tempSession(t)
+  const file = path.join(dir, 'not-a-dir')
+  fs.writeFileSync(file, '')
+  for (const [arg, says] of [
+    [path.join(dir, 'missing'), /no such directory/],
+    [file, /not a directory/],
+  ] as const) {
+    const r = doctor([arg])
+    assert.equal(r.status, 2, `${arg}: ${r.stdout}${r.stderr}`)
+    assert.match(r.stderr, says)
+    assert.doesNotMatch(r.stdout + r.stderr, /os error|scanned|healthy/)
+  }
+})
+
+test('doctor: a state directory stands for its agents/*/sessions; nothing found is said so', (t) => {
+  const { dir: state } = tempSession(t)
+  const sessions = path.join(state, 'agents', 'main', 'sessions')
+  fs.mkdirSync(sessions, { recursive: true })
+  fs.writeFileSync(path.join(sessions, 'x.jsonl.lock'), JSON.stringify({ pid: 1, createdAt: new Date().toISOString() }))
+  const r = doctor(['--json', state])
+  assert.equal(r.status, 0, r.stderr)
+  const report = JSON.parse(r.stdout)
+  assert.deepEqual(report.dirs, [sessions])
+  assert.equal(report.locks.length, 1)
+  // Numbers, as resolveSessionWriteLockConfig() gives them.
+  assert.equal(report.config.acquireTimeoutMs.value, api.resolveSessionWriteLockConfig().acquireTimeoutMs.value)
+  assert.equal(typeof report.config.staleMs.value, 'number')
+  const none = doctor([])
+  assert.equal(none.status, 0)
+  assert.match(none.stdout, /the state directory \/nonexistent-state-dir does not exist/)
+  assert.match(none.stdout, /which does not exist: the defaults apply/)
+})
+
+test('messages: what the caller passed, a directory as the transcript, no OS error suffix', async (t) => {
+  const { dir, file } = tempSession(t)
+  const typed = await api.acquireSessionWriteLock({ sessionFile: file, timeoutMs: '5000' as any }).catch((e) => e)
+  assert.equal(typed.code, 'ERR_INVALID_ARG_TYPE')
+  assert.match(typed.message, /"params\.timeoutMs".*Received '5000'/)
+  fs.mkdirSync(path.join(dir, 'adir'))
+  for (const target of [path.join(dir, 'adir'), `${path.join(dir, 'adir')}${path.sep}`]) {
+    const err = await api.appendSessionEntries(target, { x: 1 }).catch((e) => e)
+    assert.equal(err.code, 'ERR_INVALID_ARG_VALUE', `${target}: ${err.message}`)
+    assert.doesNotMatch(err.message, /os error/)
+  }
+  if (process.platform !== 'win32' && process.getuid?.() !== 0) {
+    const ro = path.join(dir, 'ro')
+    fs.mkdirSync(ro, { mode: 0o500 })
+    const denied = await api.appendSessionEntries(path.join(ro, 's.jsonl'), { x: 1 }).catch((e) => e)
+    assert.equal(denied.code, 'EACCES')
+    assert.doesNotMatch(denied.message, /os error/)
+  }
+  const missingCfg = await api
+    .withSessionWriteLock(file, { configPath: path.join(dir, 'adir') }, () => {})
+    .catch((e) => e)
+  assert.equal(missingCfg.code, 'SESSION_WRITE_LOCK_CONFIG')
+  assert.doesNotMatch(missingCfg.message, /os error/)
+})
+
+test('the sync twin refuses an async function at once, and a returned promise', async (t) => {
+  const { dir, file } = tempSession(t)
+  assert.throws(() => api.withSessionWriteLockSync(file, async () => {}), {
+    code: 'ERR_INVALID_ARG_VALUE',
+    message: /synchronous/,
+  })
+  assert.deepEqual(fs.readdirSync(dir), [], 'refused before anything was touched')
+  assert.throws(() => api.withSessionWriteLockSync(file, () => Promise.resolve(1)), {
+    code: 'ERR_INVALID_ARG_VALUE',
+    message: /promise/,
+  })
+  assert.equal(fs.existsSync(`${file}.lock`), false, 'and the lock is released')
+  assert.equal(
+    api.withSessionWriteLockSync(file, () => 42),
+    42,
+  )
+})
+
+test('a holder that awaits forever with maxHoldMs Infinity keeps its process alive (no exit 13)', (t) => {
+  const { file } = tempSession(t)
+  const code = `
+    const api = require(${JSON.stringify(INDEX)})
+    api.withSessionWriteLock(${JSON.stringify(file)}, { maxHoldMs: Infinity }, () => { console.log('held'); return new Promise(() => {}) })`
+  const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 1500 })
+  assert.equal(r.stdout.trim(), 'held')
+  assert.equal(r.status, null, `the process ended by itself with ${r.status}`)
+  assert.equal(r.signal, 'SIGTERM', 'it was still holding when the test stopped it')
+})
