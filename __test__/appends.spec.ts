@@ -14,7 +14,7 @@ import {
   withSessionWriteLock,
   SessionWriteLockLostError,
 } from '../index.js'
-import { FIXTURES, UNDER_WINE, lockChild, sleep, tempSession } from './helpers'
+import { FIXTURES, UNDER_WINE, expectWarnings, lockChild, sleep, tempSession } from './helpers'
 
 const lines = (file: string) => fs.readFileSync(file, 'utf8').split('\n')
 
@@ -54,16 +54,12 @@ test('a SIGKILL in the middle of a multi-megabyte append is repaired by the next
   child.kill('SIGKILL')
   await child.exited
   const torn = !fs.readFileSync(file).subarray(-1).equals(Buffer.from('\n'))
-  const warnings: string[] = []
-  const onWarning = (w: Error & { code?: string }) => warnings.push(String(w.code))
-  process.on('warning', onWarning)
-  t.after(() => process.off('warning', onWarning))
+  const warnings = expectWarnings(t, ['SESSION_TRANSCRIPT_REPAIRED'])
   const r = await appendSessionEntries(file, { after: true })
-  await sleep(10)
   if (torn) {
     assert.equal(r.repair, 'quarantined')
     assert.ok(fs.existsSync(r.quarantinePath!), 'the torn fragment is kept aside')
-    assert.ok(warnings.includes('SESSION_TRANSCRIPT_REPAIRED'))
+    assert.equal(warnings.length, 1)
   }
   const all = lines(file)
   assert.equal(all.pop(), '')
@@ -74,6 +70,7 @@ test('a SIGKILL in the middle of a multi-megabyte append is repaired by the next
 
 test('a torn tail that is valid JSON is completed; an invalid one is moved aside', async (t) => {
   const { file } = tempSession(t)
+  const warnings = expectWarnings(t, ['SESSION_TRANSCRIPT_REPAIRED'])
   fs.writeFileSync(file, '{"a":1}\n{"b":2}')
   const before = sessionLockStats().repairs
   assert.equal((await appendSessionEntries(file, { c: 3 })).repair, 'completed')
@@ -85,6 +82,10 @@ test('a torn tail that is valid JSON is completed; an invalid one is moved aside
   assert.match(path.basename(r.quarantinePath!), /^session\.jsonl\.corrupt-/)
   assert.equal(fs.readFileSync(file, 'utf8'), '{"a":1}\n{"b":2}\n{"c":3}\n{"e":5}\n')
   assert.equal(sessionLockStats().repairs, before + 2)
+  assert.deepEqual(
+    warnings.map((w) => /\((completed|quarantined)/.exec(w.message)?.[1]),
+    ['completed', 'quarantined'],
+  )
 })
 
 test('a write that fails (file size limit) is rolled back: no partial line, lock released', async (t) => {

@@ -197,3 +197,25 @@ export function deadPid(): number {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * The warnings with these codes that the test causes on purpose: taken here instead of printed (they are
+ * not failures), and returned for the test to check. Other warnings go out as usual.
+ */
+export function expectWarnings(t: { after: (fn: () => void) => void }, codes: string[]) {
+  const captured: Array<{ code: string; message: string }> = []
+  const original = process.emitWarning
+  process.emitWarning = function (this: unknown, warning: string | Error, ...rest: unknown[]) {
+    const options = rest[0]
+    const code = typeof options === 'object' && options !== null ? (options as { code?: string }).code : rest[1]
+    if (typeof code === 'string' && codes.includes(code)) {
+      captured.push({ code, message: String(warning) })
+      return
+    }
+    return (original as (...args: unknown[]) => void).call(process, warning, ...rest)
+  } as typeof process.emitWarning
+  t.after(() => {
+    process.emitWarning = original
+  })
+  return captured
+}

@@ -6,7 +6,7 @@ import path from 'node:path'
 import { test } from 'node:test'
 
 import { withSessionWriteLock } from '../index.js'
-import { FIXTURES, lockChild, tempSession } from './helpers'
+import { FIXTURES, expectWarnings, lockChild, tempSession } from './helpers'
 
 const CHILD = path.join(FIXTURES, 'lock-child.js')
 
@@ -52,15 +52,12 @@ test('100 000 acquire/release cycles leave descriptors and memory flat', (t) => 
 
 test('a callback that never settles is revoked at maxHoldMs, and its waiters proceed', async (t) => {
   const { file } = tempSession(t)
-  const warnings: string[] = []
-  const onWarning = (w: Error & { code?: string }) => warnings.push(String(w.code))
-  process.on('warning', onWarning)
-  t.after(() => process.off('warning', onWarning))
+  const warnings = expectWarnings(t, ['SESSION_WRITE_LOCK_REVOKED'])
   void withSessionWriteLock(file, { maxHoldMs: 300 }, () => new Promise(() => {}))
   const waiter = lockChild(t, ['acquire', file, '5000'])
   const got = await waiter.waitFor('acquired')
   assert.ok(Number(got.waitedMs) < 3000, `waited ${got.waitedMs} ms`)
-  assert.ok(warnings.includes('SESSION_WRITE_LOCK_REVOKED'))
+  assert.deepEqual(warnings.map((w) => w.code), ['SESSION_WRITE_LOCK_REVOKED'])
   // In this process too: the queue moved on.
   assert.equal(await withSessionWriteLock(file, { acquireTimeoutMs: 2000 }, () => 'next'), 'next')
 })

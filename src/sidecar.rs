@@ -395,7 +395,9 @@ mod tests {
         fs::create_dir(dir.join("d.jsonl")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", dir.join("l.jsonl")).unwrap();
         let at = |n: &str| format!("{}/{n}", dir.display());
-        assert_eq!(resolve(&at("d.jsonl"), true).unwrap_err().code(), "EISDIR");
+        let err = resolve(&at("d.jsonl"), true).unwrap_err();
+        assert_eq!(err.code(), "ERR_INVALID_ARG_VALUE");
+        assert!(err.to_string().contains("not a directory"), "{err}");
         assert_eq!(
             resolve(&at("l.jsonl"), true).unwrap_err().code(),
             "SESSION_WRITE_LOCK_UNSAFE_PATH"
