@@ -10,7 +10,7 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /** Acquires on the calling thread, blocking it (and so the event loop) until the lock is granted. */
-export declare function acquireLockSync(sessionFile: string, settingsInForce: LockSettings, allowNetworkFilesystem?: boolean | undefined | null): number
+export declare function acquireLockSync(sessionFile: string, settingsInForce: LockSettings, request: LockRequest): number
 
 /**
  * Appends whole JSONL lines to the transcript in one write, repairing a torn tail first and rolling
@@ -71,6 +71,9 @@ export interface ConfigWarning {
 /** The built-in defaults. */
 export declare function defaultLockSettings(): LockSettings
 
+/** Says once what this process is, for every payload of ours: the machine and the program. */
+export declare function describeProcess(hostname: string, program: string): void
+
 /**
  * `none` (the page cache has it, as the legacy code did), `data` (`fdatasync`) or `full` (`fsync`,
  * `F_FULLFSYNC` on macOS, and the directory of a new file).
@@ -130,10 +133,23 @@ export interface LockInspection {
   /** Every reason found, including those that are only reported (`too-old`). */
   staleReasons: Array<string>
   removed: boolean
+  /** Who holds, in words: the holder's `owner` option, as its payload says. */
+  owner?: string
+  /** The holder's machine and program, as its payload says. */
+  hostname?: string
+  process?: string
 }
 
 /** Who holds a sidecar right now. */
 export declare function lockOwner(lockPath: string): Owner
+
+/** What one call asks for besides the settings in force (`lib/options.js` checked it). */
+export interface LockRequest {
+  /** Lock a session on a network filesystem anyway. */
+  allowNetworkFilesystem?: boolean
+  /** Who holds, in words (a run id, a session key, a channel), written into the payload. */
+  owner?: string
+}
 
 /** The settings in force for one lock call, without sources: the per-acquisition fast path. */
 export declare function lockSettings(call: CallSettings, configPath?: string | undefined | null): LockSettings
@@ -184,6 +200,11 @@ export interface Owner {
   kind: OwnerKind
   /** How long it has held the lock, from the payload (`acquiredAt`, else `createdAt`). */
   heldForMs?: number
+  /** Who holds, in words: the holder's `owner` option (a run id, a session key), as its payload says. */
+  label?: string
+  /** The holder's machine and program, as its payload says (holders of this package write them). */
+  hostname?: string
+  process?: string
 }
 
 /** What kind of holder a sidecar names. */
@@ -209,7 +230,7 @@ export type Repair = 'completed' | 'quarantined'
  * this process's FIFO queue for the session and returns a ticket for `waitLock`, negated (< 0).
  * Never waits.
  */
-export declare function requestLock(sessionFile: string, settingsInForce: LockSettings, allowNetworkFilesystem?: boolean | undefined | null): number
+export declare function requestLock(sessionFile: string, settingsInForce: LockSettings, request: LockRequest): number
 
 /** The durability in force and where it came from. */
 export interface ResolvedDurability {

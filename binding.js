@@ -841,6 +841,7 @@ module.exports.assertLockHeld = nativeBinding.assertLockHeld
 module.exports.cancelLock = nativeBinding.cancelLock
 module.exports.configureLock = nativeBinding.configureLock
 module.exports.defaultLockSettings = nativeBinding.defaultLockSettings
+module.exports.describeProcess = nativeBinding.describeProcess
 module.exports.Durability = nativeBinding.Durability
 module.exports.ERROR_DESCRIPTOR_MARK = nativeBinding.ERROR_DESCRIPTOR_MARK
 module.exports.errorCodes = nativeBinding.errorCodes

@@ -42,6 +42,13 @@ export interface SessionWriteLockOptions {
    */
   allowNetworkFilesystem?: boolean
   /**
+   * Who holds, in words (a run id, a session key, a channel: 1 to 256 characters). It goes into the sidecar
+   * next to the machine's name and the program's, and whoever waits sees it: the timeout error's
+   * `owner.label`, the wait notice, `inspectSessionLocks`, `session-write-lock doctor`. Legacy readers
+   * ignore it.
+   */
+  owner?: string
+  /**
    * `withSessionWriteLock` only: when `fn` throws, runs under the same lock before release (for example to
    * record an error entry). The caller still receives `fn`'s original error.
    */
@@ -203,6 +210,8 @@ export interface AcquireSessionWriteLockParams {
   allowReentrant?: boolean
   /** Aborting it while the call waits rejects with the signal's reason (an `AbortError` if that is not an Error), as 2026.7 did. */
   signal?: AbortSignal | null
+  /** This package's: who holds, in words, shown to whoever waits (see `SessionWriteLockOptions.owner`). */
+  owner?: string
 }
 
 /**
@@ -282,6 +291,10 @@ export interface SessionLockInspection {
   removable: boolean
   staleReasons: string[]
   removed: boolean
+  /** Who holds, in words: the holder's `owner` option, and its machine and program, as its payload says. */
+  owner?: string
+  hostname?: string
+  process?: string
   /** Set when the sidecar could not be inspected (`unsafe`: a symlink, a FIFO) or removed (`EACCES`, ...). */
   error?: Error & { code: string }
 }
@@ -335,6 +348,11 @@ export interface TimeoutOwner {
   kind: OwnerKind
   /** How long it has held the lock, from its payload. */
   heldForMs: number | null
+  /** Who holds, in words: the holder's `owner` option, as its payload says. */
+  label?: string | null
+  /** The holder's machine and program, as its payload says (holders of this package write them). */
+  hostname?: string | null
+  process?: string | null
 }
 
 export declare class SessionWriteLockError extends Error {

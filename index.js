@@ -95,6 +95,16 @@ function abortedBeforeStart(sessionFile, signal) {
   )
 }
 
+/** ` ("run-7", gateway.js on gw-1)`: who holds, in words, when the holder's payload says. */
+function describeHolder({ label, process: program, hostname }) {
+  const parts = [
+    label && JSON.stringify(label),
+    program && hostname ? `${program} on ${hostname}` : (program ?? hostname),
+  ]
+  const known = parts.filter(Boolean)
+  return known.length ? ` (${known.join(', ')})` : ''
+}
+
 /** Lock paths a default (process warning) wait notice went out for, and when: one per session at a time. */
 const noticed = new Map()
 
@@ -121,7 +131,7 @@ function noticeWait(sessionFile, o, started) {
   if (noticed.size > 1000) noticed.delete(noticed.keys().next().value)
   const held = owner.heldForMs === null || owner.heldForMs === undefined ? '' : ` for ${owner.heldForMs} ms`
   process.emitWarning(
-    `waited ${info.waitedMs} ms so far for ${lockPath}, held by ${owner.kind} pid ${owner.pid ?? 'unknown'}${held}`,
+    `waited ${info.waitedMs} ms so far for ${lockPath}, held by ${owner.kind} pid ${owner.pid ?? 'unknown'}${describeHolder(owner)}${held}`,
     { code: 'SESSION_WRITE_LOCK_WAIT' },
   )
 }
@@ -136,7 +146,7 @@ function acquireHandle(sessionFile, o) {
   signals.arm()
   let got
   try {
-    got = native.requestLock(sessionFile, o, o.allowNetworkFilesystem)
+    got = native.requestLock(sessionFile, o, o)
   } catch (err) {
     throw fromNative(err)
   }
@@ -253,7 +263,7 @@ function withSessionWriteLockSync(sessionFile, options, callback) {
   signals.arm()
   let id
   try {
-    id = native.acquireLockSync(sessionFile, s, s.allowNetworkFilesystem)
+    id = native.acquireLockSync(sessionFile, s, s)
   } catch (err) {
     throw fromNative(err)
   }
@@ -330,6 +340,7 @@ async function acquireSessionWriteLock(params) {
     staleMs: p.staleMs,
     maxHoldMs: p.maxHoldMs,
     signal: p.signal,
+    owner: p.owner,
   })
   const nested = p.allowReentrant ? heldInContext(p.sessionFile) : undefined
   if (nested) return legacyHandle(nested)

@@ -4,11 +4,12 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
 
 import * as api from '../index.js'
-import { tempSession } from './helpers'
+import { lockChild, tempSession } from './helpers'
 
 const CLI = path.join(__dirname, '..', 'cli.js')
 const INDEX = path.join(__dirname, '..', 'index.js')
@@ -106,4 +107,31 @@ test('a holder that awaits forever with maxHoldMs Infinity keeps its process ali
   assert.equal(r.stdout.trim(), 'held')
   assert.equal(r.status, null, `the process ended by itself with ${r.status}`)
   assert.equal(r.signal, 'SIGTERM', 'it was still holding when the test stopped it')
+})
+
+test('who holds, in words: the owner option in the payload, the timeout, the notice, inspection and doctor', async (t) => {
+  const { dir, file, lockPath } = tempSession(t)
+  const child = lockChild(t, ['hold-owner', file, 'run-8f2 (telegram #ops)'])
+  await child.waitFor('held')
+  const payload = JSON.parse(fs.readFileSync(lockPath, 'utf8'))
+  assert.deepEqual(
+    [payload.owner, payload.hostname, payload.process],
+    ['run-8f2 (telegram #ops)', os.hostname(), 'lock-child.js'],
+  )
+  const notices: Array<{ owner: { label?: string | null } }> = []
+  const err = await api
+    .withSessionWriteLock(file, { acquireTimeoutMs: 300, noticeAfterMs: 50, onWait: (n) => notices.push(n) }, () => {})
+    .catch((e) => e)
+  assert.equal(err.owner.label, 'run-8f2 (telegram #ops)')
+  assert.equal(notices[0]?.owner.label, 'run-8f2 (telegram #ops)')
+  const [listed] = api.inspectSessionLocks(dir)
+  assert.deepEqual([listed.owner, listed.process], ['run-8f2 (telegram #ops)', 'lock-child.js'])
+  const r = doctor([dir])
+  assert.match(r.stdout, /held\s+kernel\s+\d+\s+yes\s+\S+\s+run-8f2 \(telegram #ops\)/)
+  for (const bad of ['', 'x'.repeat(257), 42]) {
+    const e = await api.appendSessionEntries(file, { x: 1 }, { owner: bad as any }).catch((e) => e)
+    assert.match(e.code, /^ERR_INVALID_ARG_(VALUE|TYPE)$/, String(bad))
+  }
+  child.send('release')
+  await child.exited
 })

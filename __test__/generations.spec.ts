@@ -41,9 +41,9 @@ function plant(lockPath: string, payload: unknown, mtimeAgoMs = 0) {
   if (mtimeAgoMs) fs.utimesSync(lockPath, new Date(Date.now() - mtimeAgoMs), new Date(Date.now() - mtimeAgoMs))
 }
 
-/** Our drop-in holding `file` in a child whose command line looks like OpenClaw's. */
+/** Our drop-in holding `file` in a child whose command line looks like OpenClaw's, with an `owner`. */
 async function ourHolder(t: T, file: string) {
-  const holder = generationChild(t, 'ours', ['hold', file, '10000'])
+  const holder = generationChild(t, 'ours', ['hold', file, '10000'], { env: { SWL_TEST_OWNER: 'run-1 (telegram)' } })
   await holder.waitFor('held')
   return holder
 }
@@ -116,8 +116,9 @@ for (const { name, version } of GENERATIONS) {
     const gen = await generation(name)
     const { file, lockPath } = tempSession(t)
     const holder = await ourHolder(t, file)
+    assert.equal(JSON.parse(fs.readFileSync(lockPath, 'utf8')).owner, 'run-1 (telegram)', 'its payload says who holds')
     const busy = await attempt(t, gen, file, 300)
-    assert.equal(busy.event, 'error')
+    assert.equal(busy.event, 'error', 'a legacy reader ignores the fields it does not know')
     assert.match(String(busy.message), new RegExp(`^session file locked \\(timeout 300ms\\): pid=${holder.pid} `))
     assert.ok(fs.existsSync(lockPath), 'our live hold was not taken over')
     const waiter = generationChild(t, gen, ['acquire', file, '10000'])

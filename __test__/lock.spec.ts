@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import util from 'node:util'
 import { test } from 'node:test'
@@ -165,7 +166,7 @@ test('the timeout error carries its fields when this process holds the lock', as
     assert.equal(err, 'no error')
   })
   let release!: () => void
-  const holding = withSessionWriteLock(file, {}, () => new Promise<void>((r) => (release = r)))
+  const holding = withSessionWriteLock(file, { owner: 'run-7 telegram' }, () => new Promise<void>((r) => (release = r)))
   await sleep(5)
   const err = await withSessionWriteLock(file, { acquireTimeoutMs: 30 }, () => {}).catch((e) => e)
   assert.ok(err instanceof SessionWriteLockTimeoutError)
@@ -176,7 +177,16 @@ test('the timeout error carries its fields when this process holds the lock', as
   assert.ok(err.waitedMs >= 30)
   assert.deepEqual(
     { ...err.owner, heldForMs: undefined },
-    { pid: process.pid, alive: true, kind: 'in-process', heldForMs: undefined },
+    {
+      pid: process.pid,
+      alive: true,
+      kind: 'in-process',
+      heldForMs: undefined,
+      // Who holds, in words: its owner option, its machine and its program.
+      label: 'run-7 telegram',
+      hostname: os.hostname(),
+      process: path.basename(process.argv[1]),
+    },
   )
   assert.ok(err.owner.heldForMs! >= 30)
   assert.ok(err.message.startsWith('session file locked (timeout 30ms)'))

@@ -57,7 +57,10 @@ test('a callback that never settles is revoked at maxHoldMs, and its waiters pro
   const waiter = lockChild(t, ['acquire', file, '5000'])
   const got = await waiter.waitFor('acquired')
   assert.ok(Number(got.waitedMs) < 3000, `waited ${got.waitedMs} ms`)
-  assert.deepEqual(warnings.map((w) => w.code), ['SESSION_WRITE_LOCK_REVOKED'])
+  assert.deepEqual(
+    warnings.map((w) => w.code),
+    ['SESSION_WRITE_LOCK_REVOKED'],
+  )
   // In this process too: the queue moved on.
   assert.equal(await withSessionWriteLock(file, { acquireTimeoutMs: 2000 }, () => 'next'), 'next')
 })

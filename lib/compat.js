@@ -7,7 +7,7 @@
 const native = require('./native')
 const { DEFAULTS } = require('./config')
 const { invalidArgType, invalidArgValue } = require('./errors')
-const { checkSessionFile, isAbortSignal } = require('./options')
+const { checkOwner, checkSessionFile, isAbortSignal } = require('./options')
 
 /**
  * The native defaults: 60 s to acquire, as in 2026.5+ (2026.2 to 2026.4 waited 10 s, which is what turned
@@ -17,7 +17,8 @@ const DEFAULT_SESSION_WRITE_LOCK_ACQUIRE_TIMEOUT_MS = DEFAULTS.acquireTimeoutMs
 const DEFAULT_SESSION_WRITE_LOCK_STALE_MS = DEFAULTS.staleMs
 const DEFAULT_SESSION_WRITE_LOCK_MAX_HOLD_MS = DEFAULTS.maxHoldMs
 
-const ACQUIRE_KEYS = new Set(['sessionFile', 'timeoutMs', 'staleMs', 'maxHoldMs', 'allowReentrant', 'signal'])
+// `owner` is this package's: who holds, in words, shown to whoever waits (no legacy generation had it).
+const ACQUIRE_KEYS = new Set(['sessionFile', 'timeoutMs', 'staleMs', 'maxHoldMs', 'allowReentrant', 'signal', 'owner'])
 
 /**
  * The legacy reading of an optional positive duration, as every generation's `resolvePositiveMs` does
@@ -44,6 +45,7 @@ function acquireParams(params) {
   if (allowReentrant !== undefined && typeof allowReentrant !== 'boolean') {
     throw invalidArgType('params.allowReentrant', 'of type boolean', allowReentrant)
   }
+  if (params.owner !== undefined) checkOwner(params.owner, 'params.owner')
   if (signal !== undefined && signal !== null && !isAbortSignal(signal)) {
     throw invalidArgType('params.signal', 'an AbortSignal', signal)
   }
@@ -56,6 +58,7 @@ function acquireParams(params) {
     // to both legacy defaults: `true` (2026.2 to 2026.4) and `false` (2026.5+).
     allowReentrant: allowReentrant !== false,
     signal: signal ?? undefined,
+    owner: params.owner,
   }
 }
 

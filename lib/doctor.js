@@ -73,6 +73,13 @@ function status(lock) {
   return lock.kind === 'unknown' ? 'fresh' : 'live'
 }
 
+/** Who holds, in words: the holder's `owner`, else its program and machine, as its payload says. */
+function holder(l) {
+  if (l.owner) return l.owner.length > 40 ? `${l.owner.slice(0, 39)}…` : l.owner
+  if (l.process || l.hostname) return [l.process, l.hostname].filter(Boolean).join('@')
+  return '-'
+}
+
 function age(ms) {
   if (ms === null || ms === undefined) return '-'
   if (ms < 1000) return `${Math.round(ms)}ms`
@@ -82,7 +89,7 @@ function age(ms) {
 }
 
 function table(rows) {
-  const header = ['STATUS', 'KIND', 'PID', 'ALIVE', 'AGE', 'REASONS', 'LOCK']
+  const header = ['STATUS', 'KIND', 'PID', 'ALIVE', 'AGE', 'OWNER', 'REASONS', 'LOCK']
   const cells = rows.map((l) =>
     [
       status(l),
@@ -90,6 +97,7 @@ function table(rows) {
       l.pid ?? '-',
       l.pid === null || l.pid === undefined ? '-' : l.pidAlive ? 'yes' : 'no',
       age(l.ageMs),
+      holder(l),
       l.error ? l.error.code : l.staleReasons.join(',') || '-',
       l.lockPath,
     ].map(String),

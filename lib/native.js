@@ -35,3 +35,6 @@ function load() {
 }
 
 module.exports = load()
+
+// What this process is, for every payload of ours: the machine, and the program (the script's name).
+module.exports.describeProcess(require('node:os').hostname(), path.basename(process.argv[1] ?? process.argv0 ?? 'node'))

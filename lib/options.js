@@ -22,6 +22,7 @@ const LOCK_OPTION_KEYS = new Set([
   'onWait',
   'onError',
   'allowNetworkFilesystem',
+  'owner',
 ])
 
 function checkSessionFile(sessionFile, name = 'sessionFile') {
@@ -58,7 +59,9 @@ function lockOptions(options) {
   for (const key of LIMITS) {
     if (options[key] !== undefined) call[key] = duration(options[key], key, true)
   }
-  const { signal, reentrant, onRevoked, onWait, onError, durability, configPath, allowNetworkFilesystem } = options
+  const { signal, reentrant, onRevoked, onWait, onError, durability, configPath, allowNetworkFilesystem, owner } =
+    options
+  if (owner !== undefined) checkOwner(owner, 'options.owner')
   if (allowNetworkFilesystem !== undefined && typeof allowNetworkFilesystem !== 'boolean') {
     throw invalidArgType('options.allowNetworkFilesystem', 'of type boolean', allowNetworkFilesystem)
   }
@@ -89,6 +92,18 @@ function lockOptions(options) {
     onWait,
     onError,
     allowNetworkFilesystem,
+    owner,
+  }
+}
+
+/** The most an `owner` label may hold, as the payload keeps it. */
+const MAX_OWNER_CHARS = 256
+
+/** Who holds, in words: a non-empty string of at most 256 characters (a run id, a session key). */
+function checkOwner(owner, name) {
+  if (typeof owner !== 'string') throw invalidArgType(name, 'of type string', owner)
+  if (owner.length === 0 || owner.length > MAX_OWNER_CHARS) {
+    throw invalidArgValue(name, `must be 1 to ${MAX_OWNER_CHARS} characters`, owner)
   }
 }
 
@@ -101,4 +116,4 @@ function isAbortSignal(value) {
   )
 }
 
-module.exports = { checkSessionFile, checkFunction, duration, lockOptions, isAbortSignal }
+module.exports = { checkSessionFile, checkFunction, checkOwner, duration, lockOptions, isAbortSignal }

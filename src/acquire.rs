@@ -35,6 +35,8 @@ pub struct Settings {
     pub on_revoke: Option<RevokeHook>,
     /// Lock sessions on NFS, SMB and other network filesystems anyway.
     pub allow_network_fs: bool,
+    /// Who holds, in words (a run id, a session key), written into the payload.
+    pub owner: Option<Arc<str>>,
 }
 
 /// Aborts a pending acquisition from another thread.
@@ -299,7 +301,9 @@ fn claim(
         let (file, created) = match locked.take() {
             Some(pair) => pair,
             None => {
-                if let Some((file, st, acquired_at_ms)) = publish_fresh(path) {
+                if let Some((file, st, acquired_at_ms)) =
+                    publish_fresh(path, settings.owner.as_deref())
+                {
                     let claimed = Claimed {
                         file,
                         id: st.id,
@@ -343,7 +347,7 @@ fn claim(
             }
         };
         let acquired_at_ms = clock::now_ms();
-        sidecar::write_our_payload(&file, st.size, acquired_at_ms)
+        sidecar::write_our_payload(&file, st.size, acquired_at_ms, settings.owner.as_deref())
             .map_err(|e| LockError::io("write", path, e))
             .inspect_err(|_| discard_if_created(&file, created, path))?;
         if takeover {
@@ -367,9 +371,10 @@ fn claim(
 /// Step 1 where the OS allows it (Linux): the sidecar appears with our payload already in it and its
 /// kernel lock already taken, so no legacy waiter ever sees it empty (2026.2 deletes an empty sidecar
 /// on sight). `None` when the name is taken or the file system cannot: then the usual `O_EXCL` path.
-fn publish_fresh(path: &Path) -> Option<(File, sidecar::Stat, i64)> {
+fn publish_fresh(path: &Path, owner: Option<&str>) -> Option<(File, sidecar::Stat, i64)> {
     let acquired_at_ms = clock::now_ms();
-    let prepared = sidecar::unpublished(path, sidecar::our_payload(acquired_at_ms).as_bytes())?;
+    let prepared =
+        sidecar::unpublished(path, sidecar::our_payload(acquired_at_ms, owner).as_bytes())?;
     if !kernel_lock::try_lock(&prepared.file).unwrap_or(false) {
         return None;
     }
@@ -392,6 +397,7 @@ fn hold_for(target: &LockTarget, s: &Settings, claimed: Claimed) -> HoldGuard {
         s.stale_ms,
         s.max_hold,
         s.on_revoke.clone(),
+        s.owner.clone(),
     );
     monitor::watch(&held.share());
     held
@@ -442,6 +448,9 @@ pub fn current_owner(path: &Path) -> Owner {
             alive: None,
             kind: OwnerKind::Unknown,
             held_for_ms: None,
+            label: None,
+            hostname: None,
+            process: None,
         };
     };
     let pid = payload.pid();
@@ -451,14 +460,16 @@ pub fn current_owner(path: &Path) -> Owner {
         Payload::Parsed(_) => OwnerKind::Legacy,
         _ => OwnerKind::Unknown,
     };
-    let since = payload
-        .fields()
-        .and_then(|f| f.acquired_at_ms.or(f.created_at_ms));
+    let fields = payload.fields();
+    let since = fields.and_then(|f| f.acquired_at_ms.or(f.created_at_ms));
     Owner {
         pid,
         alive: pid.map(process::pid_alive),
         kind,
         held_for_ms: since.map(|t| (clock::now_ms() - t).max(0)),
+        label: fields.and_then(|f| f.owner.clone()),
+        hostname: fields.and_then(|f| f.hostname.clone()),
+        process: fields.and_then(|f| f.process.clone()),
     }
 }
 
@@ -477,7 +488,7 @@ fn fail(target: &LockTarget, settings: &Settings, started: Instant, why: Interru
             stats::bump(&COUNTERS.timeouts);
             let timeout_ms = settings.timeout.map_or(u64::MAX, |t| t.as_millis() as u64);
             LockError::Timeout {
-                owner: current_owner(&lock_path),
+                owner: Box::new(current_owner(&lock_path)),
                 lock_path,
                 timeout_ms,
                 waited_ms,
@@ -521,6 +532,7 @@ mod tests {
             max_hold: None,
             on_revoke: None,
             allow_network_fs: false,
+            owner: None,
         }
     }
 
@@ -613,7 +625,13 @@ mod tests {
 
     fn hold_payload_of_dead_kernel_holder() -> String {
         // A live pid: only the kernel marker, and the free kernel lock, make it reclaimable.
-        crate::payload::render(1, clock::now_ms(), clock::now_ms(), None)
+        crate::payload::render(
+            1,
+            clock::now_ms(),
+            clock::now_ms(),
+            None,
+            &crate::payload::Holder::default(),
+        )
     }
 
     #[test]

@@ -56,6 +56,11 @@ pub struct Owner {
     pub kind: OwnerKind,
     /// How long it has held the lock, from the payload (`acquiredAt`, else `createdAt`).
     pub held_for_ms: Option<i64>,
+    /// Who holds, in words: the holder's `owner` option (a run id, a session key), as its payload says.
+    pub label: Option<String>,
+    /// The holder's machine and program, as its payload says (holders of this package write them).
+    pub hostname: Option<String>,
+    pub process: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +71,8 @@ pub enum LockError {
         lock_path: PathBuf,
         timeout_ms: u64,
         waited_ms: u64,
-        owner: Owner,
+        /// Boxed: it is the largest part of the error, and errors travel in every `Result`.
+        owner: Box<Owner>,
     },
 
     #[error("session write lock wait aborted: {}", .lock_path.display())]
@@ -250,12 +256,15 @@ mod tests {
             lock_path: PathBuf::from("/s/a.jsonl.lock"),
             timeout_ms: 10_000,
             waited_ms: 10_003,
-            owner: Owner {
+            owner: Box::new(Owner {
                 pid: Some(42),
                 alive: Some(true),
                 kind: OwnerKind::Kernel,
                 held_for_ms: Some(5),
-            },
+                label: None,
+                hostname: None,
+                process: None,
+            }),
         };
         assert_eq!(
             err.to_string(),
@@ -288,12 +297,15 @@ mod tests {
             lock_path: PathBuf::from("/l"),
             timeout_ms: 5,
             waited_ms: 5,
-            owner: Owner {
+            owner: Box::new(Owner {
                 pid: None,
                 alive: None,
                 kind: OwnerKind::Unknown,
                 held_for_ms: None,
-            },
+                label: None,
+                hostname: None,
+                process: None,
+            }),
         };
         assert_eq!(
             err.to_string(),

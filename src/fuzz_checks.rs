@@ -62,7 +62,11 @@ pub fn check_payload(data: &[u8]) {
     // What we write, we read back.
     let pid = u32::try_from(word(4) + 1).unwrap_or(1);
     let at = 1_000_000_000_000 + word(5) * 1_000_003;
-    let text = payload::render(pid, at, at - 7, Some(word(6) as u64));
+    let holder = payload::Holder {
+        owner: std::str::from_utf8(data).ok(),
+        ..payload::Holder::default()
+    };
+    let text = payload::render(pid, at, at - 7, Some(word(6) as u64), &holder);
     let back = Payload::parse(text.as_bytes());
     let f = back.fields().expect("our payload parses");
     assert_eq!(

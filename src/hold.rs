@@ -41,6 +41,8 @@ pub struct Hold {
     max_hold: Option<Duration>,
     refresh_every: Duration,
     on_revoke: Option<RevokeHook>,
+    /// Who holds, in words, kept in the payload when it is refreshed.
+    pub owner: Option<Arc<str>>,
     inner: Mutex<Inner>,
 }
 
@@ -81,6 +83,7 @@ impl HoldGuard {
         stale_ms: i64,
         max_hold: Option<Duration>,
         on_revoke: Option<RevokeHook>,
+        owner: Option<Arc<str>>,
     ) -> HoldGuard {
         let Claimed {
             file,
@@ -98,6 +101,7 @@ impl HoldGuard {
             max_hold,
             refresh_every: refresh_interval(stale_ms),
             on_revoke,
+            owner,
             inner: Mutex::new(Inner {
                 live: Some(Live {
                     file,
@@ -255,7 +259,10 @@ impl Hold {
         }
         let refresh_due = now.duration_since(self.inner().last_refresh) >= self.refresh_every;
         let refreshed = self.with_file(|file| {
-            refresh_due.then(|| sidecar::write_our_payload(file, u64::MAX, self.acquired_at_ms))
+            refresh_due.then(|| {
+                let owner = self.owner.as_deref();
+                sidecar::write_our_payload(file, u64::MAX, self.acquired_at_ms, owner)
+            })
         });
         if let Ok(Some(_)) = refreshed {
             self.inner().last_refresh = now;

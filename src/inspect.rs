@@ -41,6 +41,10 @@ pub struct Inspection {
     pub stale: bool,
     pub stale_reasons: Vec<&'static str>,
     pub removed: bool,
+    /// Who holds, in words, as the payload says (holders of this package write them).
+    pub owner: Option<String>,
+    pub hostname: Option<String>,
+    pub process: Option<String>,
 }
 
 /// Sidecars in `dir` whose names end in `suffix`, sorted by name. A missing directory has none.
@@ -138,6 +142,9 @@ fn judge(
         stale,
         stale_reasons,
         removed: false,
+        owner: fields.and_then(|f| f.owner.clone()),
+        hostname: fields.and_then(|f| f.hostname.clone()),
+        process: fields.and_then(|f| f.process.clone()),
     })
 }
 
@@ -194,7 +201,13 @@ mod tests {
         fs::write(d.join("old.jsonl.lock"), legacy_payload(alive, 10_000)).unwrap();
         fs::write(
             d.join("crashed.jsonl.lock"),
-            render(me as u32, clock::now_ms(), clock::now_ms(), None),
+            render(
+                me as u32,
+                clock::now_ms(),
+                clock::now_ms(),
+                None,
+                &Default::default(),
+            ),
         )
         .unwrap();
         fs::write(d.join("junk.jsonl.lock"), "{}").unwrap();

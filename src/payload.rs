@@ -39,6 +39,10 @@ pub struct Fields {
     pub acquired_at_ms: Option<i64>,
     /// The longest hold a 2026.5+ legacy holder allows itself (an integer greater than zero).
     pub max_hold_ms: Option<i64>,
+    /// Who holds, in words (written by this package; see [`Holder`]).
+    pub owner: Option<String>,
+    pub hostname: Option<String>,
+    pub process: Option<String>,
 }
 
 impl Payload {
@@ -65,6 +69,12 @@ impl Payload {
             .and_then(|v| v.as_str())
             .and_then(clock::parse_iso_ms);
         let max_hold_ms = map.get("maxHoldMs").and_then(json_positive_int);
+        let label = |name: &str| {
+            map.get(name)
+                .and_then(|v| v.as_str())
+                .filter(|s| s.chars().count() <= MAX_LABEL_CHARS)
+                .map(str::to_owned)
+        };
         Payload::Parsed(Fields {
             pid,
             created_at_ms,
@@ -73,6 +83,9 @@ impl Payload {
             kernel,
             acquired_at_ms,
             max_hold_ms,
+            owner: label("owner"),
+            hostname: label("hostname"),
+            process: label("process"),
         })
     }
 
@@ -108,9 +121,29 @@ fn json_positive_int(v: &Value) -> Option<i64> {
     }
 }
 
+/// The longest `owner`, `hostname` or `process` a payload carries (longer ones are cut, or ignored when
+/// read): a label, not a document.
+pub const MAX_LABEL_CHARS: usize = 256;
+
+/// Who holds, in words, for people reading a stuck session: the caller's `owner` (a run id, a session
+/// key, a channel), the machine, and the process.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holder<'a> {
+    pub owner: Option<&'a str>,
+    pub hostname: Option<&'a str>,
+    pub process: Option<&'a str>,
+}
+
 /// Our payload: 2-space pretty JSON with no trailing newline, as the legacy writer produces.
-/// `createdAt` is refreshed while the lock is held; `acquiredAt` is not.
-pub fn render(pid: u32, created_at_ms: i64, acquired_at_ms: i64, starttime: Option<u64>) -> String {
+/// `createdAt` is refreshed while the lock is held; `acquiredAt` is not. Legacy readers ignore the
+/// fields they do not know.
+pub fn render(
+    pid: u32,
+    created_at_ms: i64,
+    acquired_at_ms: i64,
+    starttime: Option<u64>,
+    holder: &Holder,
+) -> String {
     let mut out = format!(
         "{{\n  \"pid\": {pid},\n  \"createdAt\": \"{}\"",
         format_iso_ms(created_at_ms)
@@ -119,9 +152,21 @@ pub fn render(pid: u32, created_at_ms: i64, acquired_at_ms: i64, starttime: Opti
         out.push_str(&format!(",\n  \"starttime\": {st}"));
     }
     out.push_str(&format!(
-        ",\n  \"{KERNEL_MARKER}\": true,\n  \"acquiredAt\": \"{}\"\n}}",
+        ",\n  \"{KERNEL_MARKER}\": true,\n  \"acquiredAt\": \"{}\"",
         format_iso_ms(acquired_at_ms)
     ));
+    for (name, value) in [
+        ("owner", holder.owner),
+        ("hostname", holder.hostname),
+        ("process", holder.process),
+    ] {
+        if let Some(v) = value {
+            let v: String = v.chars().take(MAX_LABEL_CHARS).collect();
+            let quoted = serde_json::to_string(&v).unwrap_or_else(|_| "\"\"".into());
+            out.push_str(&format!(",\n  \"{name}\": {quoted}"));
+        }
+    }
+    out.push_str("\n}");
     out
 }
 
@@ -131,7 +176,13 @@ mod tests {
 
     #[test]
     fn renders_what_the_legacy_reader_expects() {
-        let text = render(1234, 1_700_000_000_123, 1_700_000_000_000, Some(987));
+        let text = render(
+            1234,
+            1_700_000_000_123,
+            1_700_000_000_000,
+            Some(987),
+            &Holder::default(),
+        );
         assert_eq!(
             text,
             "{\n  \"pid\": 1234,\n  \"createdAt\": \"2023-11-14T22:13:20.123Z\",\n  \"starttime\": 987,\n  \"kernelLock\": true,\n  \"acquiredAt\": \"2023-11-14T22:13:20.000Z\"\n}"
@@ -143,6 +194,30 @@ mod tests {
         assert_eq!(f.starttime, Some(987));
         assert!(f.kernel);
         assert_eq!(f.acquired_at_ms, Some(1_700_000_000_000));
+    }
+
+    #[test]
+    fn who_holds_in_words_round_trips_escaped_and_bounded() {
+        let long = "x".repeat(MAX_LABEL_CHARS + 10);
+        let holder = Holder {
+            owner: Some("run \"7\"\n{evil}"),
+            hostname: Some("gw-1"),
+            process: Some(&long),
+        };
+        let text = render(1, 0, 0, None, &holder);
+        let f = Payload::parse(text.as_bytes()).fields().unwrap().clone();
+        assert_eq!(f.owner.as_deref(), Some("run \"7\"\n{evil}"));
+        assert_eq!(f.hostname.as_deref(), Some("gw-1"));
+        assert_eq!(
+            f.process.map(|p| p.len()),
+            Some(MAX_LABEL_CHARS),
+            "cut to the bound"
+        );
+        let planted = format!("{{\"pid\": 1, \"owner\": \"{long}\"}}");
+        assert_eq!(
+            Payload::parse(planted.as_bytes()).fields().unwrap().owner,
+            None
+        );
     }
 
     #[test]

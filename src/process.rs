@@ -155,6 +155,21 @@ pub fn self_identity() -> (u32, Option<u64>) {
     })
 }
 
+/// The machine and the program this process is, in words, as the JavaScript side knows them
+/// (`os.hostname()`, the script's name): set once, written into every payload of ours.
+static DESCRIPTION: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+
+pub fn describe_self(hostname: String, program: String) {
+    let _ = DESCRIPTION.set((hostname, program));
+}
+
+/// `(hostname, program)`, once `describe_self` was called.
+pub fn self_description() -> (Option<&'static str>, Option<&'static str>) {
+    DESCRIPTION
+        .get()
+        .map_or((None, None), |(h, p)| (Some(h.as_str()), Some(p.as_str())))
+}
+
 /// Real processes for tests, on every OS: this test binary run again as a child.
 #[cfg(test)]
 pub mod test_pids {

@@ -324,16 +324,27 @@ pub fn write_payload(file: &File, payload: &[u8], old_len: u64) -> io::Result<()
     Ok(())
 }
 
-/// Writes our payload (pid, createdAt, starttime, the kernel marker, acquiredAt) into a sidecar we hold,
-/// whose current length is `old_len`.
-pub fn write_our_payload(file: &File, old_len: u64, acquired_at_ms: i64) -> std::io::Result<()> {
-    write_payload(file, our_payload(acquired_at_ms).as_bytes(), old_len)
+/// Writes our payload (pid, createdAt, starttime, the kernel marker, acquiredAt, who holds) into a
+/// sidecar we hold, whose current length is `old_len`.
+pub fn write_our_payload(
+    file: &File,
+    old_len: u64,
+    acquired_at_ms: i64,
+    owner: Option<&str>,
+) -> std::io::Result<()> {
+    write_payload(file, our_payload(acquired_at_ms, owner).as_bytes(), old_len)
 }
 
-/// Our payload as of now, for a hold acquired at `acquired_at_ms`.
-pub fn our_payload(acquired_at_ms: i64) -> String {
+/// Our payload as of now, for a hold acquired at `acquired_at_ms` by `owner` (the caller's label).
+pub fn our_payload(acquired_at_ms: i64, owner: Option<&str>) -> String {
     let (pid, starttime) = process::self_identity();
-    payload::render(pid, clock::now_ms(), acquired_at_ms, starttime)
+    let (hostname, program) = process::self_description();
+    let holder = payload::Holder {
+        owner,
+        hostname,
+        process: program,
+    };
+    payload::render(pid, clock::now_ms(), acquired_at_ms, starttime, &holder)
 }
 
 /// Unlinks `path` only if it still names the file with identity `id`. Returns whether it did.

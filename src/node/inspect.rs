@@ -26,6 +26,11 @@ pub struct LockInspection {
     /// Every reason found, including those that are only reported (`too-old`).
     pub stale_reasons: Vec<String>,
     pub removed: bool,
+    /// Who holds, in words: the holder's `owner` option, as its payload says.
+    pub owner: Option<String>,
+    /// The holder's machine and program, as its payload says.
+    pub hostname: Option<String>,
+    pub process: Option<String>,
 }
 
 impl From<inspect::Inspection> for LockInspection {
@@ -43,6 +48,9 @@ impl From<inspect::Inspection> for LockInspection {
             stale: i.stale,
             stale_reasons: i.stale_reasons.into_iter().map(String::from).collect(),
             removed: i.removed,
+            owner: i.owner,
+            hostname: i.hostname,
+            process: i.process,
         }
     }
 }

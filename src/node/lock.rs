@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -15,15 +15,31 @@ use crate::acquire::{self, Attempt, Cancel, Request, Settings};
 use crate::error::{LockError, Owner};
 use crate::sidecar;
 
-/// The domain's settings for one acquisition, from the settings in force.
-fn settings(s: &LockSettings, allow_network_filesystem: Option<bool>) -> Settings {
+/// What one call asks for besides the settings in force (`lib/options.js` checked it).
+#[napi(object)]
+pub struct LockRequest {
+    /// Lock a session on a network filesystem anyway.
+    pub allow_network_filesystem: Option<bool>,
+    /// Who holds, in words (a run id, a session key, a channel), written into the payload.
+    pub owner: Option<String>,
+}
+
+/// The domain's settings for one acquisition, from the settings in force and the request.
+fn settings(s: &LockSettings, request: &LockRequest) -> Settings {
     Settings {
         timeout: duration_or_forever(s.acquire_timeout_ms),
         stale_ms: window_ms(s.stale_ms),
         max_hold: duration_or_forever(s.max_hold_ms),
         on_revoke: env::revoke_listener(),
-        allow_network_fs: allow_network_filesystem.unwrap_or(false),
+        allow_network_fs: request.allow_network_filesystem.unwrap_or(false),
+        owner: request.owner.as_deref().map(Arc::from),
     }
+}
+
+/// Says once what this process is, for every payload of ours: the machine and the program.
+#[napi]
+pub fn describe_process(hostname: String, program: String) {
+    crate::process::describe_self(hostname, program);
 }
 
 /// An acquisition waiting in `waitLock`: taken out when the wait starts, with the token that aborts it
@@ -64,11 +80,11 @@ pub fn sidecar_path_for(session_file: String) -> Result<String> {
 pub fn request_lock(
     session_file: String,
     settings_in_force: LockSettings,
-    allow_network_filesystem: Option<bool>,
+    request: LockRequest,
 ) -> Result<f64> {
     static NEXT_TICKET: AtomicU32 = AtomicU32::new(1);
     let target = sidecar::resolve(&session_file, true).map_err(to_napi)?;
-    let s = settings(&settings_in_force, allow_network_filesystem);
+    let s = settings(&settings_in_force, &request);
     match acquire::request(target, s).map_err(to_napi)? {
         Attempt::Acquired(held) => holds::register(held, env::this_env()),
         Attempt::Pending(request) => {
@@ -115,10 +131,10 @@ pub fn cancel_lock(ticket: u32) {
 pub fn acquire_lock_sync(
     session_file: String,
     settings_in_force: LockSettings,
-    allow_network_filesystem: Option<bool>,
+    request: LockRequest,
 ) -> Result<f64> {
     let target = sidecar::resolve(&session_file, true).map_err(to_napi)?;
-    let s = settings(&settings_in_force, allow_network_filesystem);
+    let s = settings(&settings_in_force, &request);
     let held = acquire::acquire_blocking(target, s).map_err(to_napi)?;
     holds::register(held, env::this_env())
 }
