@@ -170,6 +170,33 @@ export interface LockSettings {
   warnings?: Array<ConfigWarning>
 }
 
+/** A previous holder whose sidecar an acquisition took over. */
+export interface LockTakeover {
+  /** Its pid, as its payload said (`null` when the payload named none). */
+  pid?: number
+  /**
+   * Why it could be taken: the stale rules that applied (`dead-pid`, …), or `crashed` for a holder
+   * of this protocol whose kernel lock was free.
+   */
+  reasons: Array<string>
+}
+
+/** The trace of a lock that was acquired and not yet released (revoked holds included). */
+export declare function lockTrace(id: number): LockTrace | null
+
+/**
+ * How a hold began and how long it has lasted, for the tracing channels (`lib/trace.js`), which ask
+ * only when someone subscribes.
+ */
+export interface LockTrace {
+  /** How long the caller waited for the lock, in milliseconds. */
+  waitedMs: number
+  /** How long the lock has been held so far, in milliseconds. */
+  heldMs: number
+  /** The stale or crashed holder this acquisition took the sidecar over from, if it did. */
+  tookOver?: LockTakeover
+}
+
 export declare function nativeLockStats(): NativeLockStats
 
 /** Process-wide lock counters. */

@@ -852,6 +852,7 @@ module.exports.listLockFiles = nativeBinding.listLockFiles
 module.exports.lockHeld = nativeBinding.lockHeld
 module.exports.lockOwner = nativeBinding.lockOwner
 module.exports.lockSettings = nativeBinding.lockSettings
+module.exports.lockTrace = nativeBinding.lockTrace
 module.exports.nativeLockStats = nativeBinding.nativeLockStats
 module.exports.OwnerKind = nativeBinding.OwnerKind
 module.exports.releaseAllLocks = nativeBinding.releaseAllLocks

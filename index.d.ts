@@ -80,6 +80,8 @@ export declare class SessionWriteLock {
   readonly lockPath: string
   /** The transcript, resolved against the working directory. */
   readonly sessionFile: string
+  /** The `owner` option this hold was taken with. */
+  readonly owner: string | undefined
   /** Whether the lock is still held. */
   readonly held: boolean
   /** Aborted, with a `SessionWriteLockLostError` as its reason, if the hold is revoked. */
@@ -464,4 +466,72 @@ export declare class SessionWriteLockConfigError extends SessionWriteLockError {
   readonly path?: string
   readonly line?: number
   readonly column?: number
+}
+
+// Tracing (docs/tracing.md). Subscribe by name with node:diagnostics_channel; nothing is published, or
+// even computed, while nobody subscribes.
+
+/** The plain channels, `session-write-lock:<event>`, and what each publishes. */
+export interface SessionWriteLockChannelMessages {
+  /** A call has to wait: published once, when its wait starts. */
+  'session-write-lock:wait': TraceLockFields & { holder: WaitNotice['owner'] }
+  /** A lock was acquired. `tookOver`: the stale or crashed holder whose sidecar it took, if any. */
+  'session-write-lock:acquire': TraceLockFields & { waitedMs: number; tookOver: TraceTakeover | null }
+  /** The last holder released the lock (not published for a hold that was revoked). */
+  'session-write-lock:release': TraceLockFields & { waitedMs: number; heldMs: number }
+  /** A hold ended without a release: `maxHoldMs`, a replaced sidecar, a signal, a test reset. */
+  'session-write-lock:revoke': TraceLockFields & {
+    reason: string
+    /** Until the revocation reached JavaScript; `null` if the hold was already gone. */
+    heldMs: number | null
+    error: SessionWriteLockLostError
+  }
+  /** An acquisition took the sidecar over from a stale or crashed holder (also in `acquire`'s `tookOver`). */
+  'session-write-lock:takeover': TraceLockFields & { previousPid: number | null; reasons: string[] }
+  /** An append repaired a torn last line of the transcript first. */
+  'session-write-lock:repair': TraceLockFields & {
+    repair: NonNullable<AppendResult['repair']>
+    quarantinePath: string | null
+  }
+}
+
+/** What every plain channel's message carries. */
+export interface TraceLockFields {
+  /** The transcript, resolved. */
+  sessionFile: string
+  /** Its `.lock` sidecar. */
+  lockPath: string
+  /** The `owner` option of the call (this process's side), if it gave one. */
+  owner: string | undefined
+}
+
+/** A previous holder whose sidecar an acquisition took over. */
+export interface TraceTakeover {
+  /** Its pid, as its payload said. */
+  pid: number | null
+  /** The stale rules that applied (`dead-pid`, `recycled-pid`, …), or `crashed` for a holder of this protocol. */
+  reasons: string[]
+}
+
+/**
+ * The context of a span on the tracing channels `session-write-lock:<call>` (`tracing:…:start`, `end`,
+ * `asyncStart`, `asyncEnd`, `error`), one per call of `withSessionWriteLock`, `withSessionWriteLockSync`,
+ * `appendSessionEntries`, `appendSessionEntriesSync` and `acquireSessionWriteLock` (whose span ends at
+ * the acquisition). One object for the whole span, filled in as the call proceeds.
+ */
+export interface SessionWriteLockSpanContext {
+  /** As given (resolved when it is a string): the span starts before the arguments are checked. */
+  sessionFile: unknown
+  owner: string | undefined
+  /** Set once the lock is acquired (or re-entered). */
+  lockPath: string | undefined
+  waitedMs: number | undefined
+  /** Set at the release (not for `acquireSessionWriteLock`, whose span ends before it). */
+  heldMs: number | undefined
+  /** The call re-entered a hold of its own async flow. */
+  reentered?: true
+  /** What the call returned (Node's tracing channels set it). */
+  result?: unknown
+  /** What the call threw, unchanged: a `SessionWriteLockTimeoutError` when the session was busy. */
+  error?: unknown
 }

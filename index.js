@@ -23,6 +23,7 @@ const { encodeEntries } = require('./lib/entries')
 const compat = require('./lib/compat')
 const cleanup = require('./lib/cleanup')
 const signals = require('./lib/signals')
+const trace = require('./lib/trace')
 
 const { fromNative, invalidArgValue, SessionWriteLockAbortedError, SessionWriteLockReentrancyError } = errors
 
@@ -157,6 +158,7 @@ function acquireHandle(sessionFile, o) {
 async function waitForTicket(ticket, sessionFile, o) {
   const { signal } = o
   const started = performance.now()
+  trace.waiting(path.resolve(sessionFile), o.owner)
   const onAbort = () => native.cancelLock(ticket)
   signal?.addEventListener('abort', onAbort, { once: true })
   const notice =
@@ -201,17 +203,30 @@ function lockCall(sessionFile, options, fn) {
   return { o, fn, nested: reentry(sessionFile, o.reentrant) }
 }
 
+/** A re-entered call's span: the lock its flow holds, no wait. */
+function reentered(span, lock) {
+  if (span) Object.assign(span, { lockPath: lock.lockPath, waitedMs: 0, reentered: true })
+}
+
 /**
  * Runs `fn(lock)` while holding the session's write lock, and releases it however `fn` ends. The value
  * `fn` returns (or the very object it throws) passes through unchanged.
  */
-async function withSessionWriteLock(sessionFile, options, callback) {
+function withSessionWriteLock(sessionFile, options, callback) {
+  const span = trace.spanContext('withSessionWriteLock', sessionFile, options)
+  return trace.tracePromise('withSessionWriteLock', span, () => holdDuring(sessionFile, options, callback, span))
+}
+
+async function holdDuring(sessionFile, options, callback, span) {
   const { o, fn, nested } = lockCall(sessionFile, options, callback)
-  if (nested) return holdNested(nested, fn)
+  if (nested) {
+    reentered(span, nested)
+    return holdNested(nested, fn)
+  }
   const s = withSettings(o)
   const pending = acquireHandle(sessionFile, s)
   const id = typeof pending === 'number' ? pending : await pending
-  const lock = new SessionWriteLock(id, sessionFile, { ...s, keepAliveMs: s.maxHoldMs })
+  const lock = new SessionWriteLock(id, sessionFile, { ...s, keepAliveMs: s.maxHoldMs }, span)
   const leave = lock[kEnter]()
   try {
     return await runHolding(lock, fn)
@@ -249,9 +264,15 @@ function synchronousResult(value) {
 }
 
 function withSessionWriteLockSync(sessionFile, options, callback) {
+  const span = trace.spanContext('withSessionWriteLockSync', sessionFile, options)
+  return trace.traceSync('withSessionWriteLockSync', span, () => holdDuringSync(sessionFile, options, callback, span))
+}
+
+function holdDuringSync(sessionFile, options, callback, span) {
   const { o, fn, nested } = lockCall(sessionFile, options, callback)
   checkSynchronous(fn)
   if (nested) {
+    reentered(span, nested)
     const leaveNested = nested[kEnter]()
     try {
       return synchronousResult(fn(nested))
@@ -267,7 +288,7 @@ function withSessionWriteLockSync(sessionFile, options, callback) {
   } catch (err) {
     throw fromNative(err)
   }
-  const lock = new SessionWriteLock(id, sessionFile, s)
+  const lock = new SessionWriteLock(id, sessionFile, s, span)
   const leave = lock[kEnter]()
   try {
     return synchronousResult(runHolding(lock, fn))
@@ -290,15 +311,24 @@ function withSessionWriteLockSync(sessionFile, options, callback) {
  * contiguous write, and releases. Entries are serialized first, so one that cannot be serialized
  * rejects with a TypeError before anything is locked or written.
  */
-async function appendSessionEntries(sessionFile, entries, options) {
+function appendSessionEntries(sessionFile, entries, options) {
+  const span = trace.spanContext('appendSessionEntries', sessionFile, options)
+  return trace.tracePromise('appendSessionEntries', span, () => appendHolding(sessionFile, entries, options, span))
+}
+
+async function appendHolding(sessionFile, entries, options, span) {
   checkSessionFile(sessionFile)
   const o = lockOptions(options)
   const { data, count } = encodeEntries(entries)
   const nested = reentry(sessionFile, o.reentrant)
-  if (nested) return nested[kAppendEncoded](data, count)
+  if (nested) {
+    reentered(span, nested)
+    return nested[kAppendEncoded](data, count)
+  }
   const s = withSettings(o)
   const pending = acquireHandle(sessionFile, s)
-  const lock = new SessionWriteLock(typeof pending === 'number' ? pending : await pending, sessionFile, s)
+  const id = typeof pending === 'number' ? pending : await pending
+  const lock = new SessionWriteLock(id, sessionFile, s, span)
   const leave = lock[kEnter]()
   try {
     return lock[kAppendEncoded](data, count)
@@ -309,10 +339,13 @@ async function appendSessionEntries(sessionFile, entries, options) {
 
 /** The synchronous twin of `appendSessionEntries`: it blocks the thread while it waits. */
 function appendSessionEntriesSync(sessionFile, entries, options) {
-  checkSessionFile(sessionFile)
-  lockOptions(options)
-  const { data, count } = encodeEntries(entries)
-  return withSessionWriteLockSync(sessionFile, options, (lock) => lock[kAppendEncoded](data, count))
+  const span = trace.spanContext('appendSessionEntriesSync', sessionFile, options)
+  return trace.traceSync('appendSessionEntriesSync', span, () => {
+    checkSessionFile(sessionFile)
+    lockOptions(options)
+    const { data, count } = encodeEntries(entries)
+    return holdDuringSync(sessionFile, options, (lock) => lock[kAppendEncoded](data, count), span)
+  })
 }
 
 /** Process-wide counters and timings of this package's locks. */
@@ -332,7 +365,12 @@ function legacyHandle(lock) {
  * callers in one process exclude each other; only a call made later in the same async flow, while the
  * lock is held, re-enters (`allowReentrant`), and the sidecar goes at the last release.
  */
-async function acquireSessionWriteLock(params) {
+function acquireSessionWriteLock(params) {
+  const span = trace.spanContext('acquireSessionWriteLock', params?.sessionFile, params)
+  return trace.tracePromise('acquireSessionWriteLock', span, () => acquireLegacyHandle(params, span))
+}
+
+async function acquireLegacyHandle(params, span) {
   const p = compat.acquireParams(params)
   if (p.signal?.aborted) throw compat.abortReason(p.signal)
   const o = lockOptions({
@@ -343,7 +381,10 @@ async function acquireSessionWriteLock(params) {
     owner: p.owner,
   })
   const nested = p.allowReentrant ? heldInContext(p.sessionFile) : undefined
-  if (nested) return legacyHandle(nested)
+  if (nested) {
+    reentered(span, nested)
+    return legacyHandle(nested)
+  }
   const s = withSettings(o)
   // Mark the caller's async context now, synchronously, so that its later calls can re-enter.
   const ref = { lock: null, done: false }
@@ -357,6 +398,7 @@ async function acquireSessionWriteLock(params) {
     throw err
   }
   ref.lock = new SessionWriteLock(id, p.sessionFile, s)
+  trace.spanAcquired(span, ref.lock.lockPath, id) // this span ends here; the hold goes on
   return legacyHandle(ref.lock)
 }
 

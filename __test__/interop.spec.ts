@@ -59,7 +59,7 @@ test('a live legacy holder is waited for, and taken as soon as it lets go', asyn
   assert.equal(busy.code, 'OPENCLAW_SESSION_WRITE_LOCK_TIMEOUT')
   assert.deepEqual(
     { ...busy.owner, heldForMs: undefined },
-    { pid: legacy.pid, alive: true, kind: 'legacy', heldForMs: undefined },
+    { pid: legacy.pid, alive: true, kind: 'legacy', heldForMs: undefined, label: null, hostname: null, process: null },
   )
   assert.ok(busy.owner.heldForMs >= 200)
   assert.ok(fs.existsSync(lockPath), 'the live legacy sidecar is left alone')

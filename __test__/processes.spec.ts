@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
 
@@ -97,7 +98,15 @@ test('a lock held by another process times out with the legacy message and the o
   assert.ok(err.waitedMs >= 150 && err.waitedMs < 5000, String(err.waitedMs))
   assert.deepEqual(
     { ...err.owner, heldForMs: undefined },
-    { pid: holder.pid, alive: true, kind: 'kernel', heldForMs: undefined },
+    {
+      pid: holder.pid,
+      alive: true,
+      kind: 'kernel',
+      heldForMs: undefined,
+      label: null,
+      hostname: os.hostname(),
+      process: 'lock-child.js',
+    },
   )
   assert.ok(err.owner.heldForMs >= 150)
   assert.match(err.message, new RegExp(`^session file locked \\(timeout 150ms\\): pid=${holder.pid} `))

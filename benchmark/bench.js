@@ -46,6 +46,7 @@ const ONLY_CONTENDERS = process.argv
 const SIZES = QUICK
   ? {
       roundtrip: 100,
+      tracing: [4, 50],
       handoffs: 12,
       throughput: 200,
       perAppender: 50,
@@ -56,6 +57,7 @@ const SIZES = QUICK
     }
   : {
       roundtrip: 3000,
+      tracing: [20, 200],
       handoffs: 200,
       throughput: 5000,
       perAppender: 1000,
@@ -125,6 +127,11 @@ const p99 = (xs) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.f
 
 async function roundtrip(c) {
   return new Worker('roundtrip', c, freshDir(`rt-${c}`), [SIZES.roundtrip]).result()
+}
+
+/** Ours only: round trips with and without subscribers on every tracing channel, interleaved. */
+async function tracing(c) {
+  return new Worker('tracing', c, freshDir(`tr-${c}`), SIZES.tracing).result()
 }
 
 async function handoff(c) {
@@ -255,6 +262,7 @@ async function main() {
   }
   const started = Date.now()
   await run('roundtrip', roundtrip, [...LOCKS, 'naive-wx'])
+  await run('tracing', tracing, ['session-write-lock'])
   await run('handoff', handoff, LOCKS)
   if (!ONLY || ONLY.includes('handoff')) results.pipeWake = await pipeWake()
   await run('throughput', throughput, NAMES)
@@ -300,6 +308,14 @@ async function main() {
     [
       '1. round trip vs naive open(wx)+unlink in JS',
       ratio(r.roundtrip['naive-wx'].medianUs, r.roundtrip[ours].medianUs),
+    ],
+    [
+      '1. tracing: round trip with every channel subscribed ÷ nobody subscribed (interleaved)',
+      `${ratio(r.tracing[ours].onUs, r.tracing[ours].offUs)} (${fmt(r.tracing[ours].onUs)} vs ${fmt(r.tracing[ours].offUs)} µs)`,
+    ],
+    [
+      '1. tracing: the checks made with nobody subscribed, per round trip',
+      `${fmt(r.tracing[ours].checksNs)} ns (${fmt((100 * r.tracing[ours].checksNs) / (1000 * r.tracing[ours].offUs), 3)}% of it)`,
     ],
     [
       '2. handoff median (target ≤ 0.1 ms) / p99 (target ≤ 1 ms)',

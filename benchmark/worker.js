@@ -42,6 +42,63 @@ const MODES = {
     times.sort((a, b) => a - b)
     return out({ medianUs: percentile(times, 0.5), p99Us: percentile(times, 0.99) })
   },
+  // Metric 1b, tracing: blocks of round trips alternating between nobody subscribed and a no-op
+  // subscriber on every channel of the package, side by side in one process; and the cost of the
+  // `hasSubscribers` checks an uncontended round trip makes when nobody subscribes, timed alone.
+  tracing: async (lock) => {
+    const dc = require('node:diagnostics_channel')
+    const file = path.join(target, 'session.jsonl')
+    const [blocks, perBlock] = [Number(args[0]), Number(args[1])]
+    const plain = ['wait', 'acquire', 'release', 'revoke', 'takeover', 'repair'].map((e) =>
+      dc.channel(`session-write-lock:${e}`),
+    )
+    const calls = ['withSessionWriteLock', 'withSessionWriteLockSync', 'appendSessionEntries']
+    const spans = calls.map((c) => dc.tracingChannel(`session-write-lock:${c}`))
+    const noop = () => {}
+    const handlers = { start: noop, end: noop, asyncStart: noop, asyncEnd: noop, error: noop }
+    const subscribe = (on) => {
+      for (const c of plain) c[on ? 'subscribe' : 'unsubscribe'](noop)
+      for (const t of spans) t[on ? 'subscribe' : 'unsubscribe'](handlers)
+    }
+    const block = async (into) => {
+      for (let i = 0; i < perBlock; i++) {
+        const t = process.hrtime.bigint()
+        await lock.withLock(file, () => {})
+        into.push(Number(process.hrtime.bigint() - t) / 1000)
+      }
+    }
+    const [off, on] = [[], []]
+    await block([]) // warm-up, both ways
+    subscribe(true)
+    await block([])
+    subscribe(false)
+    for (let b = 0; b < blocks; b++) {
+      await block(off)
+      subscribe(true)
+      await block(on)
+      subscribe(false)
+    }
+    // The checks of one uncontended withSessionWriteLock with nobody subscribed: its span (twice),
+    // acquire, takeover, release.
+    const [span, acquire, takeover, release] = [spans[0], plain[1], plain[4], plain[2]]
+    // (The span's check is made twice: once to build its context, once to start it.)
+    const spanChecked = () => span.hasSubscribers
+    const checks = () =>
+      spanChecked() ||
+      span.hasSubscribers ||
+      acquire.hasSubscribers ||
+      takeover.hasSubscribers ||
+      release.hasSubscribers
+    const loops = 2_000_000
+    let any = false
+    const t = process.hrtime.bigint()
+    for (let i = 0; i < loops; i++) any = checks() || any
+    const checksNs = Number(process.hrtime.bigint() - t) / loops
+    if (any) throw new Error('a channel had subscribers')
+    off.sort((a, b) => a - b)
+    on.sort((a, b) => a - b)
+    return out({ offUs: percentile(off, 0.5), onUs: percentile(on, 0.5), checksNs })
+  },
   // Metric 2: one side of a handoff pair, driven by the parent.
   peer: async (lock) => {
     let release

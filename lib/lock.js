@@ -8,6 +8,7 @@ const path = require('node:path')
 const native = require('./native')
 const { SessionWriteLockLostError, fromNative } = require('./errors')
 const { encodeEntries, readEntries } = require('./entries')
+const trace = require('./trace')
 
 const kId = Symbol('id')
 const kController = Symbol('controller')
@@ -18,6 +19,7 @@ const kEnter = Symbol('enter')
 const kHolders = Symbol('holders')
 const kReleased = Symbol('released')
 const kRevoke = Symbol('revoke')
+const kSpan = Symbol('span')
 
 /** The longest delay a Node timer takes (longer ones fire at once, with a TimeoutOverflowWarning). */
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -41,6 +43,7 @@ function markLost(lock, reason) {
     reason,
   })
   clearInterval(lock[kKeepAlive])
+  trace.revoked(lock, lock[kId], error)
   lock[kController] ??= new AbortController()
   lock[kController].abort(error)
   return error
@@ -89,9 +92,10 @@ process.on('exit', () => {
 class SessionWriteLock {
   /**
    * `keepAliveMs`: for callback-scoped holds, keep the event loop alive until the watchdog could fire,
-   * so that a callback awaiting only `lock.signal` is still there to see the revocation.
+   * so that a callback awaiting only `lock.signal` is still there to see the revocation. `span`: the
+   * tracing context of the call that took it (`lib/trace.js`), filled in at acquisition and release.
    */
-  constructor(id, sessionFile, { onRevoked, durability = 'none', keepAliveMs } = {}) {
+  constructor(id, sessionFile, { onRevoked, durability = 'none', keepAliveMs, owner } = {}, span = undefined) {
     this[kId] = id
     this[kKeepAlive] = keepAliveMs === undefined ? undefined : keepAlive(keepAliveMs + 1000)
     this[kController] = undefined // created on first use of `signal`: most holds never look at it
@@ -101,7 +105,10 @@ class SessionWriteLock {
     this.durability = durability
     this.lockPath = native.heldLockPath(id)
     this.sessionFile = path.resolve(sessionFile)
+    this.owner = owner
+    this[kSpan] = span
     live.set(id, this)
+    trace.acquired(this, id, span)
   }
 
   /** Aborted, with a `SessionWriteLockLostError` as its reason, if the hold is revoked. */
@@ -143,6 +150,7 @@ class SessionWriteLock {
       throw failed(this, err)
     }
     if (written.repair) {
+      trace.repaired(this, written)
       process.emitWarning(
         `repaired a torn last line of ${this.sessionFile} (${written.repair}${written.quarantinePath ? `, moved to ${written.quarantinePath}` : ''})`,
         { code: 'SESSION_TRANSCRIPT_REPAIRED' },
@@ -202,6 +210,7 @@ class SessionWriteLock {
     }
     live.delete(this[kId])
     this[kReleased] = true
+    trace.releasing(this, this[kId], this[kSpan])
     return native.releaseLock(this[kId])
   }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 
 use crate::error::{LockError, Owner, OwnerKind};
-use crate::hold::{Claimed, HoldGuard, RevokeHook};
+use crate::hold::{Claimed, HoldGuard, RevokeHook, Takeover};
 use crate::kernel_lock::{self, Claim, KernelWait};
 use crate::payload::Payload;
 use crate::process::{self, Os};
@@ -70,6 +70,7 @@ enum Blocked {
         file: File,
         id: sidecar::FileId,
         acquired_at_ms: i64,
+        took_over: Box<Takeover>,
     },
 }
 
@@ -193,6 +194,7 @@ pub async fn wait(req: Request, cancel: Cancel) -> Result<HoldGuard, LockError> 
                 file,
                 id,
                 acquired_at_ms,
+                took_over,
             } => {
                 // Not bounded by the acquire timeout: a takeover is not a wait for a busy holder.
                 if let Err(why) = bounded(tokio::time::sleep(SETTLE), None, &cancel).await {
@@ -205,6 +207,7 @@ pub async fn wait(req: Request, cancel: Cancel) -> Result<HoldGuard, LockError> 
                         id,
                         acquired_at_ms,
                         turn,
+                        took_over: Some(*took_over),
                     };
                     return Ok(granted(&target, &settings, claimed, started));
                 }
@@ -309,6 +312,7 @@ fn claim(
                         id: st.id,
                         acquired_at_ms,
                         turn,
+                        took_over: None,
                     };
                     return Ok(Step::Claimed(granted(target, settings, claimed, started)));
                 }
@@ -336,25 +340,30 @@ fn claim(
         let verdict = verdict.inspect_err(|_| discard_if_created(&file, created, path))?;
         let takeover = match verdict {
             Verdict::Busy { .. } => return Ok(Step::Blocked(turn, Blocked::Legacy)),
-            Verdict::Fresh => false,
-            Verdict::RecoverCrashed { .. } => {
+            Verdict::Fresh => None,
+            Verdict::RecoverCrashed { pid } => {
                 stats::bump(&COUNTERS.recoveries);
-                true
+                Some(Takeover {
+                    pid,
+                    reasons: vec!["crashed"],
+                })
             }
-            Verdict::TakeOverStale { .. } => {
+            Verdict::TakeOverStale { reasons, pid } => {
                 stats::bump(&COUNTERS.legacy_takeovers);
-                true
+                let reasons = reasons.iter().map(|r| r.as_str()).collect();
+                Some(Takeover { pid, reasons })
             }
         };
         let acquired_at_ms = clock::now_ms();
         sidecar::write_our_payload(&file, st.size, acquired_at_ms, settings.owner.as_deref())
             .map_err(|e| LockError::io("write", path, e))
             .inspect_err(|_| discard_if_created(&file, created, path))?;
-        if takeover {
+        if let Some(took_over) = takeover {
             let settling = Blocked::Settling {
                 file,
                 id: st.id,
                 acquired_at_ms,
+                took_over: Box::new(took_over),
             };
             return Ok(Step::Blocked(turn, settling));
         }
@@ -363,6 +372,7 @@ fn claim(
             id: st.id,
             acquired_at_ms,
             turn,
+            took_over: None,
         };
         return Ok(Step::Claimed(granted(target, settings, claimed, started)));
     }
@@ -385,15 +395,17 @@ fn publish_fresh(path: &Path, owner: Option<&str>) -> Option<(File, sidecar::Sta
 /// Counts a grant and makes its hold.
 fn granted(target: &LockTarget, s: &Settings, claimed: Claimed, started: Instant) -> HoldGuard {
     stats::bump(&COUNTERS.acquisitions);
-    WAIT_TIMES.record(started.elapsed());
-    hold_for(target, s, claimed)
+    let waited = started.elapsed();
+    WAIT_TIMES.record(waited);
+    hold_for(target, s, claimed, waited)
 }
 
 /// Makes the hold and puts it under the monitor's watch (re-verification, refresh, `maxHoldMs`).
-fn hold_for(target: &LockTarget, s: &Settings, claimed: Claimed) -> HoldGuard {
+fn hold_for(target: &LockTarget, s: &Settings, claimed: Claimed, waited: Duration) -> HoldGuard {
     let held = HoldGuard::new(
         target.clone(),
         claimed,
+        waited,
         s.stale_ms,
         s.max_hold,
         s.on_revoke.clone(),
@@ -573,6 +585,33 @@ mod tests {
                 .load(std::sync::atomic::Ordering::Relaxed)
                 > before
         );
+        // What the tracing channels report: whom it took over, and why.
+        let expected = Takeover {
+            pid: Some(1),
+            reasons: vec!["crashed"],
+        };
+        assert_eq!(held.origin.took_over, Some(expected));
+        assert!(held.origin.waited >= SETTLE);
+    }
+
+    #[test]
+    fn a_dead_legacy_holders_sidecar_is_taken_over_with_its_stale_rule() {
+        let (_dir, t) = target("dead-legacy");
+        let dead = process::test_pids::dead();
+        let legacy = format!(
+            "{{\"pid\":{dead},\"createdAt\":\"{}\"}}",
+            clock::format_iso_ms(clock::now_ms())
+        );
+        fs::write(&t.lock_path, legacy).unwrap();
+        let held = acquire_blocking(t.clone(), settings(0)).unwrap();
+        let took_over = held.origin.took_over.clone().expect("a takeover");
+        assert_eq!(took_over.pid, Some(dead));
+        assert_eq!(took_over.reasons, vec!["dead-pid"]);
+        drop(held);
+        // A free session is no takeover, and no wait to speak of.
+        let fresh = must_acquire(&t);
+        assert_eq!(fresh.origin.took_over, None);
+        assert!(fresh.origin.waited < SETTLE);
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub struct Hold {
     on_revoke: Option<RevokeHook>,
     /// Who holds, in words, kept in the payload when it is refreshed.
     pub owner: Option<Arc<str>>,
+    pub origin: Origin,
     inner: Mutex<Inner>,
 }
 
@@ -74,12 +75,30 @@ pub struct Claimed {
     pub id: FileId,
     pub acquired_at_ms: i64,
     pub turn: Turn,
+    /// The stale or crashed holder whose sidecar this claim took over, if it did.
+    pub took_over: Option<Takeover>,
+}
+
+/// What a claim took over: the previous holder, as its payload said, and why it could be taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Takeover {
+    pub pid: Option<i64>,
+    /// The stale rules that applied (`dead-pid`, …), or `crashed` for a holder of this protocol.
+    pub reasons: Vec<&'static str>,
+}
+
+/// How a hold began, for tracing: how long its caller waited, and what it took over.
+#[derive(Clone, Debug, Default)]
+pub struct Origin {
+    pub waited: Duration,
+    pub took_over: Option<Takeover>,
 }
 
 impl HoldGuard {
     pub(crate) fn new(
         target: LockTarget,
         claimed: Claimed,
+        waited: Duration,
         stale_ms: i64,
         max_hold: Option<Duration>,
         on_revoke: Option<RevokeHook>,
@@ -90,6 +109,7 @@ impl HoldGuard {
             id,
             acquired_at_ms,
             turn,
+            took_over,
         } = claimed;
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let now = Instant::now();
@@ -102,6 +122,7 @@ impl HoldGuard {
             refresh_every: refresh_interval(stale_ms),
             on_revoke,
             owner,
+            origin: Origin { waited, took_over },
             inner: Mutex::new(Inner {
                 live: Some(Live {
                     file,

@@ -120,3 +120,40 @@ pub fn held_lock_path(id: f64) -> Result<String> {
 pub fn assert_lock_held(id: f64) -> Result<()> {
     with_hold(id, |h| h.assert_held().map_err(to_napi))
 }
+
+/// How a hold began and how long it has lasted, for the tracing channels (`lib/trace.js`), which ask
+/// only when someone subscribes.
+#[napi(object)]
+pub struct LockTrace {
+    /// How long the caller waited for the lock, in milliseconds.
+    pub waited_ms: f64,
+    /// How long the lock has been held so far, in milliseconds.
+    pub held_ms: f64,
+    /// The stale or crashed holder this acquisition took the sidecar over from, if it did.
+    pub took_over: Option<LockTakeover>,
+}
+
+/// A previous holder whose sidecar an acquisition took over.
+#[napi(object)]
+pub struct LockTakeover {
+    /// Its pid, as its payload said (`null` when the payload named none).
+    pub pid: Option<i64>,
+    /// Why it could be taken: the stale rules that applied (`dead-pid`, …), or `crashed` for a holder
+    /// of this protocol whose kernel lock was free.
+    pub reasons: Vec<String>,
+}
+
+/// The trace of a lock that was acquired and not yet released (revoked holds included).
+#[napi]
+pub fn lock_trace(id: f64) -> Option<LockTrace> {
+    let hold = shared(id)?;
+    let origin = &hold.origin;
+    Some(LockTrace {
+        waited_ms: origin.waited.as_secs_f64() * 1000.0,
+        held_ms: hold.acquired_at.elapsed().as_secs_f64() * 1000.0,
+        took_over: origin.took_over.as_ref().map(|t| LockTakeover {
+            pid: t.pid,
+            reasons: t.reasons.iter().map(|r| (*r).to_string()).collect(),
+        }),
+    })
+}
