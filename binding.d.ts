@@ -243,8 +243,11 @@ export type OwnerKind = 'kernel' | 'legacy' | 'in-process' | 'unknown'
  */
 export declare function releaseAllLocks(): number
 
-/** Releases a lock. Returns `false` when it was already released or revoked. */
-export declare function releaseLock(id: number): boolean
+/**
+ * Releases a lock. Returns `null` when it was held until now; otherwise why it was not: the reason it
+ * was revoked, or `released` (one call, where the release used to need a second to ask `lockHeld`).
+ */
+export declare function releaseLock(id: number): string | null
 
 /** Removes a sidecar only if it is still stale when judged again under its kernel lock. */
 export declare function removeStaleLockFile(lockPath: string, staleMs: number, nowMs?: number | undefined | null): LockInspection

@@ -105,7 +105,10 @@ export declare class SessionWriteLock {
 /**
  * The narrow scope: takes the lock, appends one entry or an array of entries as JSONL lines in one
  * contiguous write, and releases. An entry that cannot be serialized rejects with a TypeError before
- * anything is locked or written.
+ * anything is locked or written. Calls on one session with the same options, made before the first of
+ * them holds the lock, share its hold and one write (group commit): each caller's lines stay together in
+ * call order, each gets its own `offset` and `bytes`, and a failure is every caller's. A call with a
+ * `signal` or a hook is never grouped.
  */
 export declare function appendSessionEntries(
   sessionFile: string,
@@ -530,6 +533,8 @@ export interface SessionWriteLockSpanContext {
   heldMs: number | undefined
   /** The call re-entered a hold of its own async flow. */
   reentered?: true
+  /** `appendSessionEntries`: how many calls shared the hold and the write (group commit). */
+  batched?: number
   /** What the call returned (Node's tracing channels set it). */
   result?: unknown
   /** What the call threw, unchanged: a `SessionWriteLockTimeoutError` when the session was busy. */

@@ -24,6 +24,7 @@ const compat = require('./lib/compat')
 const cleanup = require('./lib/cleanup')
 const signals = require('./lib/signals')
 const trace = require('./lib/trace')
+const group = require('./lib/group')
 
 const { fromNative, invalidArgValue, SessionWriteLockAbortedError, SessionWriteLockReentrancyError } = errors
 
@@ -325,6 +326,8 @@ async function appendHolding(sessionFile, entries, options, span) {
     reentered(span, nested)
     return nested[kAppendEncoded](data, count)
   }
+  const key = group.batchKey(sessionFile, o)
+  if (key !== undefined) return group.join(key, { sessionFile, o }, data, count, span, commitBatch)
   const s = withSettings(o)
   const pending = acquireHandle(sessionFile, s)
   const id = typeof pending === 'number' ? pending : await pending
@@ -336,6 +339,55 @@ async function appendHolding(sessionFile, entries, options, span) {
     leave()
   }
 }
+
+/** Takes the lock for a batch of appends (`lib/group.js`), then writes and settles it. */
+async function commitBatch(batch) {
+  const { sessionFile, o } = batch.call
+  let lock
+  try {
+    const s = withSettings(o)
+    const pending = acquireHandle(sessionFile, s)
+    const id = typeof pending === 'number' ? pending : await pending
+    lock = new SessionWriteLock(id, sessionFile, s)
+  } catch (err) {
+    group.close(batch)
+    return group.fail(batch, err)
+  }
+  writeBatch(lock, batch)
+}
+
+/** One contiguous write of a batch under its lock, then the release; every caller gets its outcome. */
+function writeBatch(lock, batch) {
+  const { data, count } = group.close(batch)
+  const acquiredAt = group.spansAcquired(batch, lock.lockPath)
+  const leave = lock[kEnter]()
+  let written
+  try {
+    written = lock[kAppendEncoded](data, count)
+  } catch (err) {
+    return group.fail(batch, err)
+  } finally {
+    group.spansReleased(batch, acquiredAt)
+    leave()
+  }
+  group.settle(batch, written)
+}
+
+// A process that exits right after an append it did not await (`process.exit()` in the same tick) still
+// writes it, as when appends were written at once: if the lock is free, the batch is committed now.
+process.on('exit', () => {
+  for (const batch of group.pending()) {
+    const { sessionFile, o } = batch.call
+    let lock
+    try {
+      const s = { ...withSettings(o), acquireTimeoutMs: 0 }
+      lock = new SessionWriteLock(native.acquireLockSync(sessionFile, s, s), sessionFile, s)
+    } catch {
+      continue // busy, or gone: its callers' promises can no longer settle anyway
+    }
+    writeBatch(lock, batch)
+  }
+})
 
 /** The synchronous twin of `appendSessionEntries`: it blocks the thread while it waits. */
 function appendSessionEntriesSync(sessionFile, entries, options) {

@@ -9,7 +9,7 @@ import path from 'node:path'
 import { test } from 'node:test'
 
 import * as api from '../index.js'
-import { lockChild, tempSession } from './helpers'
+import { livePid, lockChild, tempSession } from './helpers'
 
 const CLI = path.join(__dirname, '..', 'cli.js')
 const INDEX = path.join(__dirname, '..', 'index.js')
@@ -40,7 +40,9 @@ test('doctor: a state directory stands for its agents/*/sessions; nothing found 
   const { dir: state } = tempSession(t)
   const sessions = path.join(state, 'agents', 'main', 'sessions')
   fs.mkdirSync(sessions, { recursive: true })
-  fs.writeFileSync(path.join(sessions, 'x.jsonl.lock'), JSON.stringify({ pid: 1, createdAt: new Date().toISOString() }))
+  // A live holder (on every OS: pid 1 is not a process on Windows), so nothing is stale: exit 0.
+  const pid = livePid(t)
+  fs.writeFileSync(path.join(sessions, 'x.jsonl.lock'), JSON.stringify({ pid, createdAt: new Date().toISOString() }))
   const r = doctor(['--json', state])
   assert.equal(r.status, 0, r.stderr)
   const report = JSON.parse(r.stdout)

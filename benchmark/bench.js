@@ -8,7 +8,7 @@
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { spawn } = require('node:child_process')
+const { spawn, spawnSync } = require('node:child_process')
 
 /**
  * The contenders the package does not depend on (proper-lockfile, @openclaw/fs-safe) live in the
@@ -22,11 +22,11 @@ function installContenders() {
   if (installed) return
   process.stderr.write('bench: installing the contenders (benchmark/package.json) ...\n')
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-  const r = require('node:child_process').spawnSync(
-    npm,
-    ['install', '--no-audit', '--no-fund', '--loglevel=error', '--no-package-lock'],
-    { cwd: here, stdio: ['ignore', 'inherit', 'inherit'], shell: process.platform === 'win32' },
-  )
+  const r = spawnSync(npm, ['install', '--no-audit', '--no-fund', '--loglevel=error', '--no-package-lock'], {
+    cwd: here,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    shell: process.platform === 'win32',
+  })
   if (r.status !== 0) throw new Error(`bench: npm install in ${here} failed (status ${r.status})`)
 }
 
@@ -47,6 +47,8 @@ const SIZES = QUICK
   ? {
       roundtrip: 100,
       tracing: [4, 50],
+      floor: 2000,
+      group: [10, 10],
       handoffs: 12,
       throughput: 200,
       perAppender: 50,
@@ -58,6 +60,8 @@ const SIZES = QUICK
   : {
       roundtrip: 3000,
       tracing: [20, 200],
+      floor: 20_000,
+      group: [100, 100],
       handoffs: 200,
       throughput: 5000,
       perAppender: 1000,
@@ -127,6 +131,38 @@ const p99 = (xs) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.f
 
 async function roundtrip(c) {
   return new Worker('roundtrip', c, freshDir(`rt-${c}`), [SIZES.roundtrip]).result()
+}
+
+/**
+ * The physical floor: the protocol's own system calls in a native loop (examples/protocol_floor.rs),
+ * built here with cargo and run on the same file system. Skipped, with the reason, where it cannot be.
+ */
+function nativeFloor() {
+  const repo = path.join(__dirname, '..')
+  const built = spawnSync('cargo', ['build', '--release', '--quiet', '--locked', '--example', 'protocol_floor'], {
+    cwd: repo,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
+  if (built.status !== 0)
+    return { skipped: `cargo build of examples/protocol_floor.rs failed (${built.error ?? built.status})` }
+  const exe = path.join(
+    repo,
+    'target',
+    'release',
+    'examples',
+    `protocol_floor${process.platform === 'win32' ? '.exe' : ''}`,
+  )
+  const run = spawnSync(exe, [freshDir('floor'), String(SIZES.floor)], { encoding: 'utf8' })
+  if (run.status !== 0) return { skipped: `protocol_floor failed: ${run.stderr.trim()}` }
+  return JSON.parse(run.stdout)
+}
+
+/** Ours, and raw appendFileSync: 100 callers of one process appending at once (group commit). */
+async function group(c) {
+  const r = await new Worker('group', c, freshDir(`gr-${c}`), SIZES.group).result()
+  const expected = SIZES.group[0] * SIZES.group[1]
+  if (r.lines !== expected) failures.push(`${c}: group commit wrote ${r.lines} lines, expected ${expected}`)
+  return r
 }
 
 /** Ours only: round trips with and without subscribers on every tracing channel, interleaved. */
@@ -261,12 +297,17 @@ async function main() {
     }
   }
   const started = Date.now()
+  if (!ONLY || ONLY.includes('floor')) {
+    process.stderr.write('  floor: native protocol loop\n')
+    results.floor = nativeFloor()
+  }
   await run('roundtrip', roundtrip, [...LOCKS, 'naive-wx'])
   await run('tracing', tracing, ['session-write-lock'])
   await run('handoff', handoff, LOCKS)
   if (!ONLY || ONLY.includes('handoff')) results.pipeWake = await pipeWake()
   await run('throughput', throughput, NAMES)
   await run('contended', contended, NAMES)
+  await run('group', group, ['session-write-lock', 'raw'])
   await run('eventLoop', eventLoop, LOCKS)
   await run('scale', scale, LOCKS)
 
@@ -294,6 +335,10 @@ async function main() {
     ],
     [`6. ${SIZES.scale} sessions: RSS growth (MB)`, (c) => r.scale[c]?.rssGrowthMb],
     [`6. ${SIZES.scale} sessions: JS heap growth (MB)`, (c) => r.scale[c]?.heapGrowthMb],
+    [
+      `7. group commit, ${SIZES.group[0]} callers × ${SIZES.group[1]} appends, one process (records/s)`,
+      (c) => r.group[c]?.recordsPerSec,
+    ],
   ]
   const columns = [...NAMES, 'naive-wx']
   const cell = (v) => (typeof v === 'string' ? v : fmt(v))
@@ -303,7 +348,28 @@ async function main() {
     ...rows.map(([label, get]) => `| ${label} | ${columns.map((c) => cell(get(c))).join(' | ')} |`),
   ]
   const ratio = (a, b) => (a && b ? `${fmt(a / b)}×` : '-')
+  const floor = r.floor ?? {}
+  // The floor of what we run: the O_TMPFILE publish where there is one (Linux), else the O_EXCL create.
+  const protocolFloor = floor.tmpfile ?? floor.excl
+  const perAppendUs = (c) => 1e6 / r.throughput[c].recordsPerSec
+  const floors = floor.skipped
+    ? [['1. floor: native protocol loop', `skipped: ${floor.skipped}`]]
+    : [
+        [
+          '1. floor: native protocol loop, median µs (O_TMPFILE publish / O_EXCL / +realpath / create+close+unlink)',
+          [floor.tmpfile, floor.excl, floor.exclRealpath, floor.create].map((f) => fmt(f?.medianUs)).join(' / '),
+        ],
+        [
+          '1. round trip ÷ native protocol floor (target ≤ 2×)',
+          ratio(r.roundtrip[ours].medianUs, protocolFloor.medianUs),
+        ],
+        [
+          '3. one locked 1 KiB append ÷ (native floor + raw appendFileSync) (target ≤ 2×)',
+          `${ratio(perAppendUs(ours), protocolFloor.medianUs + perAppendUs('raw'))} (${fmt(perAppendUs(ours))} vs ${fmt(protocolFloor.medianUs)} + ${fmt(perAppendUs('raw'))} µs)`,
+        ],
+      ]
   const targets = [
+    ...floors,
     ['1. round trip vs legacy (target ≥ 20× faster)', ratio(r.roundtrip.legacy.medianUs, r.roundtrip[ours].medianUs)],
     [
       '1. round trip vs naive open(wx)+unlink in JS',
@@ -325,6 +391,7 @@ async function main() {
       '2. floor: waking an idle Node process through a pipe, median / p99',
       `${fmt(r.pipeWake.medianMs, 3)} / ${fmt(r.pipeWake.p99Ms, 3)} ms`,
     ],
+    ['2. handoff median ÷ pipe-wake floor (target ≤ 2×)', ratio(r.handoff[ours].medianMs, r.pipeWake.medianMs)],
     ['2. handoff vs legacy', ratio(r.handoff.legacy.medianMs, r.handoff[ours].medianMs)],
     [
       '3. appends, share of raw appendFileSync (target ≥ 50%)',
@@ -336,6 +403,10 @@ async function main() {
       `${fmt((100 * r.contended[ours].recordsPerSec) / r.throughput.raw.recordsPerSec, 1)}%`,
     ],
     ['4. contended vs legacy', ratio(r.contended[ours].recordsPerSec, r.contended.legacy.recordsPerSec)],
+    [
+      '7. group commit, share of raw appendFileSync of the same lines (target ≥ 50%)',
+      `${fmt((100 * r.group[ours].recordsPerSec) / r.group.raw.recordsPerSec, 1)}%`,
+    ],
     ['5. event-loop p99 (target < 5 ms)', `${fmt(r.eventLoop[ours].p99DelayMs)} ms`],
     ['5. readFile waiting ÷ idle (target ≤ 2×)', `${fmt(r.eventLoop[ours].readFileRatio)}×`],
     ['5. CPU while waiting (target < 20 ms)', `${fmt(r.eventLoop[ours].cpuWaitingMs)} ms`],

@@ -196,22 +196,21 @@ class SessionWriteLock {
     markLost(this, reason)
   }
 
-  /** Releases the lock (the Rust guard unlinks the sidecar, then closes it), whoever still holds it. Idempotent. */
+  /**
+   * Releases the lock (the Rust guard unlinks the sidecar, then closes it), whoever still holds it.
+   * Idempotent. Returns whether it was held until now.
+   */
   [kRelease]() {
     clearInterval(this[kKeepAlive])
-    // Revoked while the callback was busy (a synchronous step past maxHoldMs), and the revocation
-    // listener has not run yet: report it now, exactly once, before the lock leaves the live table.
-    if (live.get(this[kId]) === this && !this.held) {
-      try {
-        native.assertLockHeld(this[kId])
-      } catch (err) {
-        failed(this, err)
-      }
-    }
+    const unreported = live.get(this[kId]) === this
     live.delete(this[kId])
     this[kReleased] = true
     trace.releasing(this, this[kId], this[kSpan])
-    return native.releaseLock(this[kId])
+    const lost = native.releaseLock(this[kId])
+    // Revoked while the callback was busy (a synchronous step past maxHoldMs), and the revocation
+    // listener has not run yet: report it now, exactly once (the listener finds nothing left).
+    if (lost !== null && unreported && lost !== 'released') notifyRevoked(this, lost)
+    return lost === null
   }
 }
 

@@ -116,4 +116,4 @@ function isAbortSignal(value) {
   )
 }
 
-module.exports = { checkSessionFile, checkFunction, checkOwner, duration, lockOptions, isAbortSignal }
+module.exports = { LIMITS, checkSessionFile, checkFunction, checkOwner, duration, lockOptions, isAbortSignal }

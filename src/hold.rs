@@ -151,6 +151,12 @@ impl Hold {
         self.inner().live.is_some()
     }
 
+    /// Why the hold ended without a release (revoked, taken over), if it did.
+    pub fn lost_reason(&self) -> Option<String> {
+        let inner = self.inner();
+        inner.live.is_none().then(|| inner.lost.clone()).flatten()
+    }
+
     fn lost_error(&self, inner: &Inner) -> LockError {
         LockError::Lost {
             lock_path: Some(self.target.lock_path.clone()),

@@ -48,7 +48,14 @@ fn symlink_refused(path: &Path) -> LockError {
     }
 }
 
-fn open_transcript(path: &Path) -> Result<(File, bool), LockError> {
+/// A transcript opened for appending, as one `fstat` found it.
+struct Transcript {
+    file: File,
+    created: bool,
+    len: u64,
+}
+
+fn open_transcript(path: &Path) -> Result<Transcript, LockError> {
     let open = |create_new: bool| {
         let mut o = OpenOptions::new();
         o.read(true).create_new(create_new);
@@ -66,7 +73,7 @@ fn open_transcript(path: &Path) -> Result<(File, bool), LockError> {
         },
         Err(e) => return Err(io_err("open", path)(e)),
     };
-    let meta = file.metadata().map_err(io_err("fstat", path))?;
+    let (meta, identity) = os_file::fstat(&file).map_err(io_err("fstat", path))?;
     if meta.file_type().is_symlink() {
         return Err(symlink_refused(path));
     }
@@ -76,18 +83,18 @@ fn open_transcript(path: &Path) -> Result<(File, bool), LockError> {
             what: "not a regular file (transcript)",
         });
     }
-    refuse_hard_links(&file, path)?;
-    Ok((file, created))
+    refuse_hard_links(identity, path)?;
+    Ok(Transcript {
+        file,
+        created,
+        len: meta.len(),
+    })
 }
 
 /// A transcript with several hard links is refused, judged on the opened descriptor: one of its other
 /// names may be a file outside the sessions directory, which a repair or an append would change.
-fn refuse_hard_links(file: &File, path: &Path) -> Result<(), LockError> {
-    if os_file::identity(file)
-        .map_err(io_err("fstat", path))?
-        .links
-        > 1
-    {
+fn refuse_hard_links(identity: os_file::Identity, path: &Path) -> Result<(), LockError> {
+    if identity.links > 1 {
         return Err(LockError::UnsafeLockPath {
             path: path.into(),
             what: "a file with several hard links (transcript)",
@@ -118,9 +125,8 @@ fn rolled_back(
 /// Appends `bytes` (whole lines) in one contiguous write, after repairing a torn tail. On failure the
 /// file is cut back to its length before the write, so no partial line is left.
 pub fn append(path: &Path, bytes: &[u8], durability: Durability) -> Result<Appended, LockError> {
-    let (file, created) = open_transcript(path)?;
-    let repair = repair_tail(&file, path)?;
-    let offset = file.metadata().map_err(io_err("fstat", path))?.len();
+    let Transcript { file, created, len } = open_transcript(path)?;
+    let (repair, offset) = repair_tail(&file, len, path)?;
     if let Err(e) = os_file::append_all(&file, bytes) {
         // Roll back whatever part was written; the original error is what the caller needs.
         return Err(rolled_back(&file, offset, "write", path, e));
@@ -162,30 +168,32 @@ fn sync_dir(path: &Path) -> Result<(), LockError> {
 }
 
 /// If the file does not end in `\n`, completes or quarantines its last fragment.
-fn repair_tail(file: &File, path: &Path) -> Result<Option<Repair>, LockError> {
-    let len = file.metadata().map_err(io_err("fstat", path))?.len();
+/// Repairs a torn tail of a transcript of length `len`; returns the repair, if one was needed, and the
+/// length after it (where the next append starts).
+fn repair_tail(file: &File, len: u64, path: &Path) -> Result<(Option<Repair>, u64), LockError> {
     if len == 0 {
-        return Ok(None);
+        return Ok((None, 0));
     }
     let mut last = [0u8];
     read_exact_at(file, &mut last, len - 1).map_err(io_err("read", path))?;
     if last[0] == b'\n' {
-        return Ok(None);
+        return Ok((None, len));
     }
     let start = last_line_start(file, len).map_err(io_err("read", path))?;
     let mut fragment = vec![0u8; (len - start) as usize];
     read_exact_at(file, &mut fragment, start).map_err(io_err("read", path))?;
     if is_json_value(&fragment) {
         os_file::append_all(file, b"\n").map_err(io_err("write", path))?;
-        return Ok(Some(Repair::Completed { offset: start }));
+        return Ok((Some(Repair::Completed { offset: start }), len + 1));
     }
     let sidecar = quarantine(path, &fragment)?;
     file.set_len(start).map_err(io_err("ftruncate", path))?;
-    Ok(Some(Repair::Quarantined {
+    let repair = Repair::Quarantined {
         offset: start,
         bytes: len - start,
         sidecar,
-    }))
+    };
+    Ok((Some(repair), start))
 }
 
 /// Where the last line of a file of length `len` starts (just after the last `\n`, or 0).
@@ -262,7 +270,10 @@ pub fn rewrite(path: &Path, bytes: &[u8], durability: Durability) -> Result<u64,
         let current = os_file::no_follow_nonblocking(&mut o)
             .open(path)
             .map_err(io_err("open", path))?;
-        refuse_hard_links(&current, path)?;
+        refuse_hard_links(
+            os_file::identity(&current).map_err(io_err("fstat", path))?,
+            path,
+        )?;
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path

@@ -285,10 +285,11 @@ pub struct Stat {
     pub mtime_ms: i64,
 }
 
+/// One `fstat` where the OS gives the identity with the metadata (Unix).
 pub fn stat(file: &File) -> io::Result<Stat> {
-    let m = file.metadata()?;
+    let (m, identity) = os_file::fstat(file)?;
     Ok(Stat {
-        id: os_file::identity(file)?.id,
+        id: identity.id,
         size: m.len(),
         mtime_ms: os_file::mtime_ms(&m),
     })

@@ -77,11 +77,15 @@ pub fn with_hold<R>(id: f64, f: impl FnOnce(&Hold) -> Result<R>) -> Result<R> {
     }
 }
 
-/// Releases a lock. Returns `false` when it was already released or revoked.
+/// Releases a lock. Returns `null` when it was held until now; otherwise why it was not: the reason it
+/// was revoked, or `released` (one call, where the release used to need a second to ask `lockHeld`).
 #[napi]
-pub fn release_lock(id: f64) -> bool {
+pub fn release_lock(id: f64) -> Option<String> {
     let owned = table().remove(&(id as u64));
-    owned.is_some_and(|o| o.held.is_held())
+    let Some(owned) = owned else {
+        return Some("released".into());
+    };
+    owned.held.lost_reason() // dropping `owned` releases a live hold
 }
 
 /// Ends a hold as a revocation with `reason`, without calling the revocation listener: later writes

@@ -44,15 +44,25 @@ pub fn is_symlink_refusal(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::ELOOP)
 }
 
-pub fn identity(file: &File) -> io::Result<Identity> {
+/// One `fstat`: the metadata and the identity together.
+pub fn fstat(file: &File) -> io::Result<(Metadata, Identity)> {
     let m = file.metadata()?;
-    Ok(Identity {
+    let identity = identity_in(&m);
+    Ok((m, identity))
+}
+
+fn identity_in(m: &Metadata) -> Identity {
+    Identity {
         id: FileId {
             dev: m.dev(),
             ino: m.ino(),
         },
         links: m.nlink(),
-    })
+    }
+}
+
+pub fn identity(file: &File) -> io::Result<Identity> {
+    Ok(identity_in(&file.metadata()?))
 }
 
 /// The identity of what `path` names, without following a symlink; `None` if nothing is there.

@@ -94,6 +94,11 @@ pub fn identity(file: &File) -> io::Result<Identity> {
     identity_of(file.as_raw_handle() as HANDLE)
 }
 
+/// The metadata and the identity (two calls here: the metadata carries no file index).
+pub fn fstat(file: &File) -> io::Result<(Metadata, Identity)> {
+    Ok((file.metadata()?, identity(file)?))
+}
+
 /// A path whose file is being deleted answers `ERROR_ACCESS_DENIED` (`STATUS_DELETE_PENDING`) until
 /// its last handle closes. For the protocol, such a name names nothing.
 fn gone(e: &io::Error) -> bool {

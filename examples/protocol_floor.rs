@@ -1,0 +1,152 @@
+//! The physical floor of the sidecar protocol: its system calls alone, in a loop, with nothing else
+//! around them. `npm run bench` builds and runs this beside the JavaScript contenders, on the same file
+//! system, and reports our figures as ratios to it.
+//!
+//! `protocol_floor <dir> <iterations>` prints one JSON line of medians and p99s in microseconds:
+//! - `excl`: the classic sequence: `open(O_CREAT|O_EXCL)`, `flock`, `fstat`, `lstat`, `pwrite` of the
+//!   payload, then the release: `lstat` (is the name still ours?), `unlink`, `close`;
+//! - `exclRealpath`: the same plus a `realpath` of the directory, as a caller that resolves it each time;
+//! - `tmpfile` (Linux): what this package does there, so that nobody ever sees the sidecar empty:
+//!   `open(O_TMPFILE)`, `pwrite`, `flock`, `fstat`, `linkat`, then the same release;
+//! - `create`: `open(O_CREAT|O_EXCL)`, `close`, `unlink`: the smallest thing any sidecar lock does.
+
+use std::ffi::CString;
+use std::time::Instant;
+
+#[cfg(unix)]
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let dir = args
+        .next()
+        .expect("usage: protocol_floor <dir> <iterations>");
+    let n: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    let path = format!("{dir}/session.jsonl.lock");
+    let c_dir = CString::new(dir.clone()).unwrap();
+    let c_path = CString::new(path).unwrap();
+    let payload = br#"{"pid":12345,"createdAt":"2026-12-01T00:00:00.000Z","acquiredAt":1764547200000,"kernel":true}"#;
+
+    let mut report = vec![
+        ("excl", measure(n, || excl(&c_path, payload, None))),
+        (
+            "exclRealpath",
+            measure(n, || excl(&c_path, payload, Some(&c_dir))),
+        ),
+        ("create", measure(n, || create(&c_path))),
+    ];
+    #[cfg(target_os = "linux")]
+    report.push(("tmpfile", measure(n, || tmpfile(&c_dir, &c_path, payload))));
+    let fields: Vec<String> = report
+        .iter()
+        .map(|(name, (median, p99))| {
+            format!("\"{name}\":{{\"medianUs\":{median:.3},\"p99Us\":{p99:.3}}}")
+        })
+        .collect();
+    println!("{{{}}}", fields.join(","));
+}
+
+#[cfg(not(unix))]
+fn main() {
+    println!("{{}}"); // the bench reports the floor as unmeasured here
+}
+
+/// Median and p99 of `n` timed runs of `f`, in microseconds, after a warm-up of `n / 10`.
+fn measure(n: usize, mut f: impl FnMut()) -> (f64, f64) {
+    for _ in 0..n / 10 {
+        f();
+    }
+    let mut times: Vec<f64> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    (times[n / 2], times[(n * 99 / 100).min(n - 1)])
+}
+
+#[cfg(unix)]
+fn check(r: libc::c_int, what: &str) -> libc::c_int {
+    assert!(r >= 0, "{what}: {}", std::io::Error::last_os_error());
+    r
+}
+
+/// The classic sequence: create exclusively, lock, identify, check the name, write; release.
+#[cfg(unix)]
+fn excl(path: &CString, payload: &[u8], realpath_of: Option<&CString>) {
+    // SAFETY: NUL-terminated paths and buffers that outlive each call; a zeroed stat is a valid one.
+    unsafe {
+        if let Some(dir) = realpath_of {
+            let resolved = libc::realpath(dir.as_ptr(), std::ptr::null_mut());
+            assert!(!resolved.is_null());
+            libc::free(resolved.cast());
+        }
+        let flags =
+            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        let fd = check(libc::open(path.as_ptr(), flags, 0o600), "open");
+        check(libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB), "flock");
+        let mut st: libc::stat = std::mem::zeroed();
+        check(libc::fstat(fd, &mut st), "fstat");
+        check(libc::lstat(path.as_ptr(), &mut st), "lstat");
+        let n = libc::pwrite(fd, payload.as_ptr().cast(), payload.len(), 0);
+        assert_eq!(n as usize, payload.len());
+        release(fd, path);
+    }
+}
+
+/// Release: check that the name is still ours, unlink it under the kernel lock, close.
+#[cfg(unix)]
+unsafe fn release(fd: libc::c_int, path: &CString) {
+    // SAFETY: as in the callers.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        check(libc::lstat(path.as_ptr(), &mut st), "lstat");
+        check(libc::unlink(path.as_ptr()), "unlink");
+        check(libc::close(fd), "close");
+    }
+}
+
+/// The smallest sidecar lock: create exclusively, close, unlink.
+#[cfg(unix)]
+fn create(path: &CString) {
+    // SAFETY: a NUL-terminated path that outlives the calls.
+    unsafe {
+        let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC;
+        let fd = check(libc::open(path.as_ptr(), flags, 0o600), "open");
+        check(libc::close(fd), "close");
+        check(libc::unlink(path.as_ptr()), "unlink");
+    }
+}
+
+/// What the package does on Linux: the payload is in the file before it has a name.
+#[cfg(target_os = "linux")]
+fn tmpfile(dir: &CString, path: &CString, payload: &[u8]) {
+    // SAFETY: as in `excl`.
+    unsafe {
+        let fd = check(
+            libc::open(
+                dir.as_ptr(),
+                libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC,
+                0o600,
+            ),
+            "open",
+        );
+        let n = libc::pwrite(fd, payload.as_ptr().cast(), payload.len(), 0);
+        assert_eq!(n as usize, payload.len());
+        check(libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB), "flock");
+        let mut st: libc::stat = std::mem::zeroed();
+        check(libc::fstat(fd, &mut st), "fstat");
+        let proc_path = CString::new(format!("/proc/self/fd/{fd}")).unwrap();
+        check(
+            libc::linkat(
+                libc::AT_FDCWD,
+                proc_path.as_ptr(),
+                libc::AT_FDCWD,
+                path.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            ),
+            "linkat",
+        );
+        release(fd, path);
+    }
+}
