@@ -278,6 +278,19 @@ async function scale(c) {
   return new Worker('scale', c, freshDir(`sc-${c}`), [SIZES.scale], ['--expose-gc', '--max-semi-space-size=1']).result()
 }
 
+/** The round trip's time above the floor, priced: its calls besides the protocol's, then the rest. */
+function aboveFloor(roundTripUs, protocolFloor, floor) {
+  const extras = [
+    ['stat of openclaw.json', floor.statMissing],
+    ['realpath of the directory', floor.realpath],
+    ['lstat of the transcript', floor.lstat],
+  ]
+  const above = roundTripUs - protocolFloor.medianUs
+  const priced = extras.reduce((sum, [, f]) => sum + (f?.medianUs ?? 0), 0)
+  const parts = extras.map(([what, f]) => `${what} ${fmt(f?.medianUs)}`)
+  return `${fmt(above)}: ${parts.join(', ')}; the rest ${fmt(above - priced)} (user space: napi, JS, payload, bookkeeping)`
+}
+
 const fmt = (v, digits = 2) =>
   v === undefined || v === null || Number.isNaN(v)
     ? '-'
@@ -363,6 +376,7 @@ async function main() {
           '1. round trip ÷ native protocol floor (target ≤ 2×)',
           ratio(r.roundtrip[ours].medianUs, protocolFloor.medianUs),
         ],
+        ['1. what the round trip adds to the floor, µs', aboveFloor(r.roundtrip[ours].medianUs, protocolFloor, floor)],
         [
           '3. one locked 1 KiB append ÷ (native floor + raw appendFileSync) (target ≤ 2×)',
           `${ratio(perAppendUs(ours), protocolFloor.medianUs + perAppendUs('raw'))} (${fmt(perAppendUs(ours))} vs ${fmt(protocolFloor.medianUs)} + ${fmt(perAppendUs('raw'))} µs)`,

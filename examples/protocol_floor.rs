@@ -8,7 +8,12 @@
 //! - `exclRealpath`: the same plus a `realpath` of the directory, as a caller that resolves it each time;
 //! - `tmpfile` (Linux): what this package does there, so that nobody ever sees the sidecar empty:
 //!   `open(O_TMPFILE)`, `pwrite`, `flock`, `fstat`, `linkat`, then the same release;
-//! - `create`: `open(O_CREAT|O_EXCL)`, `close`, `unlink`: the smallest thing any sidecar lock does.
+//! - `create`: `open(O_CREAT|O_EXCL)`, `close`, `unlink`: the smallest thing any sidecar lock does;
+//!
+//! and, one by one, the calls a round trip of this package makes besides the protocol's, to price what
+//! stands between it and the floor: `statMissing` (the `stat` of an `openclaw.json` that does not exist,
+//! made per acquisition so that an edit applies to the next one), `realpath` (of the directory), `lstat`
+//! (of the transcript, refused early if it is unsafe).
 
 use std::ffi::CString;
 use std::time::Instant;
@@ -35,6 +40,13 @@ fn main() {
     ];
     #[cfg(target_os = "linux")]
     report.push(("tmpfile", measure(n, || tmpfile(&c_dir, &c_path, payload))));
+    let missing = CString::new(format!("{dir}/no-such-openclaw.json")).unwrap();
+    let transcript = format!("{dir}/session.jsonl");
+    std::fs::write(&transcript, b"").unwrap();
+    let transcript = CString::new(transcript).unwrap();
+    report.push(("statMissing", measure(n, || stat_of(&missing, false))));
+    report.push(("realpath", measure(n, || realpath_of(&c_dir))));
+    report.push(("lstat", measure(n, || stat_of(&transcript, true))));
     let fields: Vec<String> = report
         .iter()
         .map(|(name, (median, p99))| {
@@ -73,13 +85,11 @@ fn check(r: libc::c_int, what: &str) -> libc::c_int {
 
 /// The classic sequence: create exclusively, lock, identify, check the name, write; release.
 #[cfg(unix)]
-fn excl(path: &CString, payload: &[u8], realpath_of: Option<&CString>) {
+fn excl(path: &CString, payload: &[u8], resolve: Option<&CString>) {
     // SAFETY: NUL-terminated paths and buffers that outlive each call; a zeroed stat is a valid one.
     unsafe {
-        if let Some(dir) = realpath_of {
-            let resolved = libc::realpath(dir.as_ptr(), std::ptr::null_mut());
-            assert!(!resolved.is_null());
-            libc::free(resolved.cast());
+        if let Some(dir) = resolve {
+            realpath_of(dir);
         }
         let flags =
             libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
@@ -91,6 +101,30 @@ fn excl(path: &CString, payload: &[u8], realpath_of: Option<&CString>) {
         let n = libc::pwrite(fd, payload.as_ptr().cast(), payload.len(), 0);
         assert_eq!(n as usize, payload.len());
         release(fd, path);
+    }
+}
+
+/// One `stat` (or `lstat`) of a path, whether or not anything is there.
+#[cfg(unix)]
+fn stat_of(path: &CString, nofollow: bool) {
+    // SAFETY: a NUL-terminated path that outlives the call; a zeroed stat is a valid one.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if nofollow {
+            libc::lstat(path.as_ptr(), &mut st);
+        } else {
+            libc::stat(path.as_ptr(), &mut st);
+        }
+    }
+}
+
+#[cfg(unix)]
+fn realpath_of(dir: &CString) {
+    // SAFETY: a NUL-terminated path; the result is freed at once.
+    unsafe {
+        let resolved = libc::realpath(dir.as_ptr(), std::ptr::null_mut());
+        assert!(!resolved.is_null());
+        libc::free(resolved.cast());
     }
 }
 
