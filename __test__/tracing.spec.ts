@@ -281,3 +281,36 @@ test('a subscriber that throws cannot leave the lock held or the transcript half
     [1, 2, 3],
   )
 })
+
+test('group commit: every call of a batch is a span of its own, with the batch size and its own wait', async (t) => {
+  const { file, lockPath } = tempSession(t)
+  const spans = recordSpans(t, 'appendSessionEntries')
+  const seen = record(t, file)
+  const holder = lockChild(t, ['hold', file])
+  await holder.waitFor('held')
+  const first = api.appendSessionEntries(file, { n: 0 }, { acquireTimeoutMs: 20_000 })
+  await sleep(60)
+  const second = api.appendSessionEntries(file, { n: 1 }, { acquireTimeoutMs: 20_000 }) // joins the waiting batch
+  await sleep(20)
+  holder.send('release')
+  await Promise.all([first, second])
+  const done = spans.filter((s) => s.event === 'asyncEnd').map((s) => s.context)
+  assert.equal(done.length, 2)
+  assert.deepEqual(
+    done.map((c) => [c.lockPath, c.batched, c.result.entries]),
+    [
+      [lockPath, 2, 1],
+      [lockPath, 2, 1],
+    ],
+  )
+  assert.ok(
+    done[0].waitedMs > done[1].waitedMs + 40,
+    `each call's own wait: ${done[0].waitedMs} vs ${done[1].waitedMs}`,
+  )
+  assert.ok(done.every((c) => c.heldMs >= 0))
+  // One hold for both: one acquire, one release.
+  assert.deepEqual(
+    seen.filter((e) => e.name !== 'wait').map((e) => e.name),
+    ['acquire', 'release'],
+  )
+})

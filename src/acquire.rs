@@ -307,13 +307,7 @@ fn claim(
                 if let Some((file, st, acquired_at_ms)) =
                     publish_fresh(path, settings.owner.as_deref())
                 {
-                    let claimed = Claimed {
-                        file,
-                        id: st.id,
-                        acquired_at_ms,
-                        turn,
-                        took_over: None,
-                    };
+                    let claimed = Claimed::free(file, st.id, acquired_at_ms, turn);
                     return Ok(Step::Claimed(granted(target, settings, claimed, started)));
                 }
                 let opened = sidecar::open(path)?;
@@ -367,13 +361,7 @@ fn claim(
             };
             return Ok(Step::Blocked(turn, settling));
         }
-        let claimed = Claimed {
-            file,
-            id: st.id,
-            acquired_at_ms,
-            turn,
-            took_over: None,
-        };
+        let claimed = Claimed::free(file, st.id, acquired_at_ms, turn);
         return Ok(Step::Claimed(granted(target, settings, claimed, started)));
     }
 }

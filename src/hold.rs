@@ -79,6 +79,19 @@ pub struct Claimed {
     pub took_over: Option<Takeover>,
 }
 
+impl Claimed {
+    /// A claim of a free sidecar: nothing was taken over.
+    pub fn free(file: File, id: FileId, acquired_at_ms: i64, turn: Turn) -> Claimed {
+        Claimed {
+            file,
+            id,
+            acquired_at_ms,
+            turn,
+            took_over: None,
+        }
+    }
+}
+
 /// What a claim took over: the previous holder, as its payload said, and why it could be taken.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Takeover {
