@@ -10,7 +10,7 @@ import path from 'node:path'
 import { test } from 'node:test'
 
 import * as api from '../index.js'
-import { deadPid, expectWarnings, lockChild, sleep, tempSession } from './helpers'
+import { deadPid, expectWarnings, lockChild, namesVanishWhileOpen, sleep, tempSession } from './helpers'
 
 const EVENTS = ['wait', 'acquire', 'release', 'revoke', 'takeover', 'repair'] as const
 type Event = { name: (typeof EVENTS)[number]; message: any }
@@ -309,8 +309,22 @@ test('group commit: every call of a batch is a span of its own, with the batch s
   )
   assert.ok(done.every((c) => c.heldMs >= 0))
   // One hold for both: one acquire, one release.
-  assert.deepEqual(
-    seen.filter((e) => e.name !== 'wait').map((e) => e.name),
-    ['acquire', 'release'],
-  )
+  const events = seen.filter((e) => e.name !== 'wait')
+  if (namesVanishWhileOpen(path.dirname(file))) {
+    assert.deepEqual(
+      events.map((e) => e.name),
+      ['acquire', 'release'],
+    )
+  } else {
+    // Without POSIX delete (Wine, FAT) the released sidecar keeps its name while the woken waiter has it
+    // open, and it reads as a holder that ended without unlinking it: a takeover of the holder's pid.
+    // Documented in the README's Windows notes; the batch is still one hold.
+    assert.deepEqual(
+      events.map((e) => e.name).filter((n) => n !== 'takeover'),
+      ['acquire', 'release'],
+    )
+    for (const e of events.filter((e) => e.name === 'takeover')) {
+      assert.deepEqual([e.message.previousPid, e.message.reasons], [holder.pid, ['crashed']])
+    }
+  }
 })

@@ -64,7 +64,7 @@ winecfg -v win10 >/dev/null 2>&1 || true
 
 # The specs as plain JavaScript, beside a copy of the package's JavaScript.
 cp -r index.js binding.js cli.js lib package.json "$work/pkg/"
-mkdir -p "$work/pkg/scripts" && cp scripts/legacy-lock.js "$work/pkg/scripts/"
+mkdir -p "$work/pkg/scripts" && cp scripts/legacy-lock.js scripts/openclaw-generations.js "$work/pkg/scripts/"
 cp -r __test__/fixtures "$work/pkg/__test__/"
 # Every spec about the lock, and the command line's (smoke/cli); not the tooling checks (npm pack, and
 # the other smoke runs in __test__/smoke/: benchmark, soak, fuzz, actionlint), which need Linux tools or
