@@ -214,6 +214,11 @@ export interface NativeLockStats {
   revocations: number
   repairs: number
   releases: number
+  /**
+   * Acquisitions that got the sidecar straight from the hold before them in this process, still
+   * locked (no unlink, no new file): a caller queued behind another of the same process.
+   */
+  handedOn: number
   /** Sessions with a holder or waiters in this process right now. */
   activeSessions: number
   waitMs: TimingStats
@@ -336,7 +341,9 @@ export interface TimingStats {
 }
 
 /**
- * Waits for a ticket from `requestLock`, off the event loop and off the libuv threadpool; resolves
- * with the lock's id.
+ * Waits for a ticket from `requestLock`, off the event loop and off the libuv threadpool. Resolves
+ * with the lock's id; or with 0 when the sidecar it obtained needs a further wait (a live legacy
+ * holder, a takeover that must settle): call it again with the same ticket. A lock the kernel hands
+ * over goes straight from the thread the kernel wakes to this thread, which claims it.
  */
 export declare function waitLock(ticket: number): Promise<number>

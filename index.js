@@ -165,7 +165,10 @@ async function waitForTicket(ticket, sessionFile, o) {
   const notice =
     o.noticeAfterMs <= MAX_TIMER_MS ? setTimeout(() => noticeWait(sessionFile, o, started), o.noticeAfterMs) : undefined
   try {
-    return await native.waitLock(ticket)
+    // 0: the lock the kernel handed over met a further wait (a live legacy holder, a settling takeover).
+    let id = 0
+    while (id === 0) id = await native.waitLock(ticket)
+    return id
   } catch (err) {
     throw fromNative(err, { cause: signal?.reason })
   } finally {

@@ -30,8 +30,42 @@ function installContenders() {
   if (r.status !== 0) throw new Error(`bench: npm install in ${here} failed (status ${r.status})`)
 }
 
+/**
+ * fs-ext is a native addon with no prebuilt binaries: it is built from source with node-gyp, against
+ * the headers of the Node that runs the bench (its installation has them; node-gyp would otherwise
+ * download them, and nothing outside the registries is reachable). Returns why it cannot run, or null.
+ */
+function installFsExt() {
+  const here = __dirname
+  const loadable = () =>
+    spawnSync(process.execPath, ['-e', "require('fs-ext')"], { cwd: here, encoding: 'utf8', stdio: 'pipe' })
+  if (loadable().status === 0) return null
+  process.stderr.write('bench: building fs-ext from source ...\n')
+  const prefix = path.dirname(path.dirname(process.execPath))
+  const env = { ...process.env }
+  if (fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))) env.npm_config_nodedir = prefix
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+  const args = ['install', '--no-save', '--no-audit', '--no-fund', '--no-package-lock', '--loglevel=error']
+  const r = spawnSync(npm, [...args, '--build-from-source', 'fs-ext@^2.1.1'], {
+    cwd: here,
+    env,
+    encoding: 'utf8',
+    stdio: 'pipe',
+    timeout: 300_000,
+    shell: process.platform === 'win32',
+  })
+  if (r.status === 0 && loadable().status === 0) return null
+  const why = (r.error?.message ?? `${r.stderr}`.trim().split('\n').filter(Boolean).slice(-2).join(' / ')) || 'unknown'
+  return `not built from source (npm status ${r.status}): ${why.slice(0, 300)}`
+}
+
 installContenders()
-const { NAMES } = require('./contenders')
+const FS_EXT_SKIPPED = installFsExt()
+if (FS_EXT_SKIPPED) process.stderr.write(`bench: fs-ext skipped: ${FS_EXT_SKIPPED}\n`)
+const NAMES = [
+  ...require('./contenders').NAMES.filter((n) => n !== 'fs-ext' || !FS_EXT_SKIPPED),
+  ...(process.env.SWL_AB_DIR ? ['swl-ab'] : []),
+]
 
 const QUICK = process.argv.includes('--quick')
 /** `--only=handoff,roundtrip` runs a subset (for profiling); the summary needs every metric. */
@@ -233,7 +267,8 @@ async function contended(c) {
   const ok = lines.length === expected && torn === 0
   if (!ok && c !== 'raw')
     failures.push(`${c}: contended appends wrote ${lines.length} lines (${torn} torn), expected ${expected}`)
-  return { totalMs: ms, recordsPerSec: (expected * 1000) / ms, lines: lines.length, torn }
+  const longestMs = Math.max(...done.map((d) => d.longestMs))
+  return { totalMs: ms, recordsPerSec: (expected * 1000) / ms, lines: lines.length, torn, longestMs }
 }
 
 /** CPU burned by 100 waiters over the hold, in a process doing nothing else. */
@@ -291,6 +326,29 @@ function aboveFloor(roundTripUs, protocolFloor, floor) {
   return `${fmt(above)}: ${parts.join(', ')}; the rest ${fmt(above - priced)} (user space: napi, JS, payload, bookkeeping)`
 }
 
+/**
+ * Ours ÷ fs-ext for the figures where fs-ext's blocking wait is fastest (target ≤ 1×: no worse), and what
+ * that wait costs its process.
+ */
+function vsFsExt(r) {
+  const ours = 'session-write-lock'
+  if (!r.handoff['fs-ext']) return [['2. vs fs-ext', FS_EXT_SKIPPED ? `skipped: ${FS_EXT_SKIPPED}` : '-']]
+  const both = (get, digits = 3) => {
+    const [a, b] = [get(ours), get('fs-ext')]
+    return `${a && b ? fmt(a / b) : '-'}× (${fmt(a, digits)} vs ${fmt(b, digits)} ms)`
+  }
+  return [
+    ['2. handoff median, ours ÷ fs-ext (target ≤ 1×)', both((c) => r.handoff[c]?.medianMs)],
+    ['2. handoff p99, ours ÷ fs-ext (target ≤ 1×)', both((c) => r.handoff[c]?.p99Ms)],
+    ['4. longest single append, ours ÷ fs-ext (target ≤ 1×)', both((c) => r.contended[c]?.longestMs, 2)],
+    ['5. drain 100 waiters, ours ÷ fs-ext (target ≤ 1×)', both((c) => r.eventLoop[c]?.drainMs, 2)],
+    [
+      "5. what fs-ext's wait costs its process: readFile waiting ÷ idle",
+      `${fmt(r.eventLoop['fs-ext']?.readFileRatio)}× (ours ${fmt(r.eventLoop[ours]?.readFileRatio)}×)`,
+    ],
+  ]
+}
+
 const fmt = (v, digits = 2) =>
   v === undefined || v === null || Number.isNaN(v)
     ? '-'
@@ -338,6 +396,7 @@ async function main() {
     ['3. appends, one process (records/s)', (c) => r.throughput[c]?.recordsPerSec],
     [`4. contended appends, ${SIZES.appenders}×${SIZES.perAppender} (records/s)`, (c) => r.contended[c]?.recordsPerSec],
     ['4. lines written / torn', (c) => r.contended[c] && `${r.contended[c].lines} / ${r.contended[c].torn}`],
+    ['4. longest single append (ms)', (c) => r.contended[c]?.longestMs],
     ['5. event-loop delay p99 (ms)', (c) => r.eventLoop[c]?.p99DelayMs],
     ['5. readFile latency, waiting ÷ idle', (c) => r.eventLoop[c]?.readFileRatio],
     [`5. CPU while waiting ${SIZES.holdMs} ms (ms)`, (c) => r.eventLoop[c]?.cpuWaitingMs],
@@ -407,6 +466,7 @@ async function main() {
     ],
     ['2. handoff median ÷ pipe-wake floor (target ≤ 2×)', ratio(r.handoff[ours].medianMs, r.pipeWake.medianMs)],
     ['2. handoff vs legacy', ratio(r.handoff.legacy.medianMs, r.handoff[ours].medianMs)],
+    ...vsFsExt(r),
     [
       '3. appends, share of raw appendFileSync (target ≥ 50%)',
       `${fmt((100 * r.throughput[ours].recordsPerSec) / r.throughput.raw.recordsPerSec, 1)}%`,
@@ -434,6 +494,7 @@ async function main() {
   const report = [
     `session-write-lock benchmark${QUICK ? ' (quick)' : ''}, ${new Date().toISOString().slice(0, 10)}, ${machine}`,
     `files under ${os.tmpdir()}; ${((Date.now() - started) / 1000).toFixed(0)} s`,
+    ...(FS_EXT_SKIPPED ? [`fs-ext skipped: ${FS_EXT_SKIPPED}`] : []),
     '',
     ...lines,
     '',

@@ -10,12 +10,13 @@ const path = require('node:path')
 
 const appendLine = (file, entry) => fs.appendFileSync(file, `${JSON.stringify(entry)}\n`)
 
-const NAMES = ['session-write-lock', 'legacy', 'proper-lockfile', 'fs-safe', 'raw']
+const NAMES = ['session-write-lock', 'legacy', 'proper-lockfile', 'fs-safe', 'fs-ext', 'raw']
 
 async function load(name) {
   switch (name) {
-    case 'session-write-lock': {
-      const { withSessionWriteLock, appendSessionEntries } = require('..')
+    case 'session-write-lock':
+    case 'swl-ab': {
+      const { withSessionWriteLock, appendSessionEntries } = require(name === 'swl-ab' ? process.env.SWL_AB_DIR : '..')
       const opts = { acquireTimeoutMs: 120_000 }
       return {
         withLock: (file, fn) => withSessionWriteLock(file, opts, fn),
@@ -56,6 +57,26 @@ async function load(name) {
         retry: { retries: 100_000, factor: 1, minTimeout: 1, maxTimeout: 5 },
       }
       const withLock = (file, fn) => withFileLock(file, opts, async () => fn())
+      return { withLock, append: (file, entry) => withLock(file, () => appendLine(file, entry)) }
+    }
+    case 'fs-ext': {
+      // A kernel lock as a Node user would take it with fs-ext: the sidecar is kept (never unlinked),
+      // each acquisition opens its own descriptor (flock on a shared one would not exclude), waits in
+      // `flock(fd, 'ex', cb)` on a libuv threadpool thread, and releases synchronously.
+      const { flock, flockSync } = require('fs-ext')
+      const withLock = async (file, fn) => {
+        const fd = fs.openSync(`${file}.lock`, 'a')
+        try {
+          await new Promise((resolve, reject) => flock(fd, 'ex', (err) => (err ? reject(err) : resolve())))
+          try {
+            return await fn()
+          } finally {
+            flockSync(fd, 'un')
+          }
+        } finally {
+          fs.closeSync(fd)
+        }
+      }
       return { withLock, append: (file, entry) => withLock(file, () => appendLine(file, entry)) }
     }
     case 'raw':

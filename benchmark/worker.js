@@ -139,13 +139,18 @@ const MODES = {
     const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).length
     return out({ recordsPerSec: (callers * each * 1000) / ms, lines })
   },
-  // Metric 4: one of the contending appenders; starts on "go".
+  // Metric 4: one of the contending appenders; starts on "go", reports the longest of its appends.
   appender: async (lock) => {
     const n = Number(args[0])
     commands({
       go: async () => {
-        for (let i = 0; i < n; i++) await lock.append(target, { ...ENTRY, pid: process.pid, i })
-        out({ event: 'done', t: now() })
+        let longestMs = 0
+        for (let i = 0; i < n; i++) {
+          const t = now()
+          await lock.append(target, { ...ENTRY, pid: process.pid, i })
+          longestMs = Math.max(longestMs, now() - t)
+        }
+        out({ event: 'done', t: now(), longestMs })
         process.exit(0)
       },
     })

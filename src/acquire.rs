@@ -14,7 +14,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::error::{LockError, Owner, OwnerKind};
 use crate::hold::{Claimed, HoldGuard, RevokeHook, Takeover};
-use crate::kernel_lock::{self, Claim, KernelWait};
+use crate::kernel_lock::{self, Adopted, KernelWait, OnGrant};
 use crate::payload::Payload;
 use crate::process::{self, Os};
 use crate::queue::{self, Entry, Turn};
@@ -82,7 +82,7 @@ enum Blocked {
 pub const SETTLE: Duration = Duration::from_millis(100);
 
 enum Stage {
-    Queued(oneshot::Receiver<Turn>),
+    Queued(queue::Queued),
     Blocked(Turn, Blocked),
 }
 
@@ -96,7 +96,7 @@ pub struct Request {
 
 pub enum Attempt {
     Acquired(HoldGuard),
-    Pending(Request),
+    Pending(Box<Request>),
 }
 
 enum Step {
@@ -129,63 +129,173 @@ pub fn request(target: LockTarget, settings: Settings) -> Result<Attempt, LockEr
     check_filesystem(&target, &settings)?;
     let started = Instant::now();
     let stage = match queue::enter(&target.lock_path) {
-        Entry::Queued(rx) => Stage::Queued(rx),
+        Entry::Queued(q) => Stage::Queued(q),
         Entry::Turn(turn) => match claim(&target, &settings, turn, None, started)? {
             Step::Claimed(held) => return Ok(Attempt::Acquired(held)),
             Step::Blocked(turn, blocked) => Stage::Blocked(turn, blocked),
         },
     };
     stats::bump(&COUNTERS.contended);
-    Ok(Attempt::Pending(Request {
+    Ok(Attempt::Pending(Box::new(Request {
         target,
         settings,
         started,
         stage,
-    }))
+    })))
 }
 
-/// Waits for a pending acquisition, without blocking any thread but the session's `flock` waiter.
-pub async fn wait(req: Request, cancel: Cancel) -> Result<HoldGuard, LockError> {
+/// How a pending acquisition ended.
+pub enum Finished {
+    Held(HoldGuard),
+    Failed(LockError),
+    /// The kernel lock is ours; steps 3 to 5 are left for the receiver to run ([`Granted::claim`]) on
+    /// the thread it resumes on, so that the thread the kernel woke only has to pass it on.
+    Granted(Granted),
+}
+
+/// Receives a pending acquisition's end, once, on the thread that got there: the `flock` thread for a
+/// kernel grant, the runtime otherwise.
+pub type Deliver = Box<dyn FnOnce(Finished) + Send>;
+
+/// A kernel lock obtained for a pending acquisition, its claim not made yet. Dropping it closes the
+/// descriptor, which lets the lock go, and hands the turn on.
+pub struct Granted {
+    pending: Arc<Pending>,
+    turn: Turn,
+    file: File,
+    created: bool,
+}
+
+impl Granted {
+    /// Steps 3 to 5 on the sidecar just locked: the hold, or (a live legacy holder, a takeover that
+    /// must settle) a request to wait on further, still timed from the first attempt.
+    pub fn claim(self) -> Result<Attempt, LockError> {
+        let p = &self.pending;
+        let locked = Some((self.file, self.created));
+        Ok(
+            match claim(&p.target, &p.settings, self.turn, locked, p.started)? {
+                Step::Claimed(held) => Attempt::Acquired(held),
+                Step::Blocked(turn, blocked) => Attempt::Pending(Box::new(Request {
+                    target: p.target.clone(),
+                    settings: p.settings.clone(),
+                    started: p.started,
+                    stage: Stage::Blocked(turn, blocked),
+                })),
+            },
+        )
+    }
+}
+
+/// What a pending acquisition needs wherever it ends, and where its end goes (once).
+struct Pending {
+    target: LockTarget,
+    settings: Settings,
+    started: Instant,
+    deliver: std::sync::Mutex<Option<Deliver>>,
+}
+
+impl Pending {
+    fn deliver(&self, finished: Finished) {
+        let deliver = self
+            .deliver
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(deliver) = deliver {
+            deliver(finished);
+        }
+    }
+}
+
+/// Waits for a pending acquisition, without blocking any thread but the session's `flock` waiter, and
+/// delivers how it ended to `deliver`. A kernel grant goes straight from the thread the kernel woke to
+/// `deliver`, so that a cross-process handoff wakes no other thread before the caller's.
+pub async fn wait_then(req: Box<Request>, cancel: Cancel, deliver: Deliver) {
     let Request {
         target,
         settings,
         started,
         stage,
-    } = req;
+    } = *req;
+    let pending = Arc::new(Pending {
+        target,
+        settings,
+        started,
+        deliver: std::sync::Mutex::new(Some(deliver)),
+    });
+    // `None`: the `flock` thread delivered it; unless its claim panicked, which this then reports.
+    let finished = drive(&pending, stage, &cancel).await.unwrap_or_else(|| {
+        Finished::Failed(LockError::invalid("the thread waiting for the lock failed"))
+    });
+    pending.deliver(finished);
+}
+
+/// [`wait_then`] to the end, claiming a kernel grant on the calling thread.
+pub async fn wait(mut req: Box<Request>, cancel: Cancel) -> Result<HoldGuard, LockError> {
+    loop {
+        let (tx, rx) = oneshot::channel();
+        let deliver: Deliver = Box::new(move |finished| {
+            let _ = tx.send(finished);
+        });
+        wait_then(req, cancel.clone(), deliver).await;
+        match rx.await {
+            Ok(Finished::Held(held)) => return Ok(held),
+            Ok(Finished::Failed(e)) => return Err(e),
+            Ok(Finished::Granted(granted)) => match granted.claim()? {
+                Attempt::Acquired(held) => return Ok(held),
+                Attempt::Pending(next) => req = next,
+            },
+            Err(_) => return Err(LockError::invalid("a lock wait ended without an outcome")),
+        }
+    }
+}
+
+/// The stages of a wait, up to its end; `None` when the `flock` thread delivered it.
+async fn drive(p: &Arc<Pending>, stage: Stage, cancel: &Cancel) -> Option<Finished> {
+    let (target, settings, started) = (&p.target, &p.settings, p.started);
     let deadline = settings.timeout.and_then(|t| started.checked_add(t));
-    let interrupted = |why: Interrupt| fail(&target, &settings, started, why);
+    let interrupted = |why: Interrupt| fail(target, settings, started, why);
     let (mut turn, mut blocked) = match stage {
         Stage::Blocked(turn, blocked) => (turn, blocked),
-        Stage::Queued(rx) => {
-            let turn = match bounded(rx, deadline, &cancel).await {
+        Stage::Queued(queued) => {
+            queued.claim_handed_with(claim_handed_here(p));
+            let turn = match bounded(queued.rx, deadline, cancel).await {
                 Ok(Ok(turn)) => turn,
-                // The sender is dropped only with the process's registry; treat as a fresh start.
-                Ok(Err(_)) => return Err(LockError::invalid("session lock queue closed")),
-                Err(why) => return Err(interrupted(why)),
+                // The turn came with its sidecar and was claimed where the hold before ended (see
+                // `claim_handed_here`), which delivered it; or the registry is gone with the process.
+                Ok(Err(_)) => {
+                    return Some(Finished::Failed(LockError::invalid(
+                        "session lock queue closed",
+                    )))
+                }
+                Err(why) => return Some(Finished::Failed(interrupted(why))),
             };
-            match claim(&target, &settings, turn, None, started)? {
-                Step::Claimed(held) => return Ok(held),
-                Step::Blocked(turn, b) => (turn, b),
+            match claim(target, settings, turn, None, started) {
+                Ok(Step::Claimed(held)) => return Some(Finished::Held(held)),
+                Ok(Step::Blocked(turn, b)) => (turn, b),
+                Err(e) => return Some(Finished::Failed(e)),
             }
         }
     };
     let mut attempt = 0u32;
+    let mut ready = None;
     loop {
         let locked = match blocked {
             Blocked::Kernel { file, created } => {
-                match wait_kernel(&turn, file, created, deadline, &cancel).await {
-                    Ok(None) => None,
-                    Ok(Some(result)) => {
-                        Some(result.map_err(|e| LockError::io("flock", &target.lock_path, e))?)
+                match wait_kernel(p, turn, (file, created), ready.take(), deadline, cancel).await {
+                    Ok(None) => return None,
+                    Ok(Some((t, b, r))) => {
+                        (turn, blocked, ready) = (t, b, r);
+                        continue;
                     }
-                    Err(why) => return Err(interrupted(why)),
+                    Err(e) => return Some(Finished::Failed(e)),
                 }
             }
             Blocked::Legacy => {
                 if let Err(why) =
-                    bounded(tokio::time::sleep(backoff(attempt)), deadline, &cancel).await
+                    bounded(tokio::time::sleep(backoff(attempt)), deadline, cancel).await
                 {
-                    return Err(interrupted(why));
+                    return Some(Finished::Failed(interrupted(why)));
                 }
                 attempt += 1;
                 None
@@ -197,9 +307,9 @@ pub async fn wait(req: Request, cancel: Cancel) -> Result<HoldGuard, LockError> 
                 took_over,
             } => {
                 // Not bounded by the acquire timeout: a takeover is not a wait for a busy holder.
-                if let Err(why) = bounded(tokio::time::sleep(SETTLE), None, &cancel).await {
+                if let Err(why) = bounded(tokio::time::sleep(SETTLE), None, cancel).await {
                     let _ = sidecar::unlink_if_named(&target.lock_path, id);
-                    return Err(interrupted(why));
+                    return Some(Finished::Failed(interrupted(why)));
                 }
                 if sidecar::names(&target.lock_path, id).unwrap_or(false) {
                     let claimed = Claimed {
@@ -208,17 +318,19 @@ pub async fn wait(req: Request, cancel: Cancel) -> Result<HoldGuard, LockError> 
                         acquired_at_ms,
                         turn,
                         took_over: Some(*took_over),
+                        chain: sidecar::Chain::fresh(),
                     };
-                    return Ok(granted(&target, &settings, claimed, started));
+                    return Some(Finished::Held(granted(target, settings, claimed, started)));
                 }
                 // A legacy waiter deleted it: it holds the session now. Start over.
                 stats::bump(&COUNTERS.legacy_races);
                 None
             }
         };
-        match claim(&target, &settings, turn, locked, started)? {
-            Step::Claimed(held) => return Ok(held),
-            Step::Blocked(t, b) => (turn, blocked) = (t, b),
+        match claim(target, settings, turn, locked, started) {
+            Ok(Step::Claimed(held)) => return Some(Finished::Held(held)),
+            Ok(Step::Blocked(t, b)) => (turn, blocked) = (t, b),
+            Err(e) => return Some(Finished::Failed(e)),
         }
     }
 }
@@ -253,41 +365,157 @@ async fn bounded<F: Future>(
     }
 }
 
-/// Waits for the kernel lock through the session's single `flock` waiter thread.
+/// What a kernel wait leaves for the runtime.
+enum Slot {
+    /// Waiting: the turn, for whichever ends the wait (the thread that gets the lock, an interruption).
+    Armed(Turn),
+    /// Delivered (or given up).
+    Taken,
+    /// The thread got the lock of a released sidecar, but another process of this protocol was first
+    /// to the name: wait on its sidecar next, with the prepared one.
+    Again(Turn, Blocked, Option<Ready>),
+}
+
+/// Waits for the kernel lock through the session's single `flock` waiter thread, which delivers the
+/// grant itself. `Ok(None)` once it has; `Ok(Some(..))` when the lock it got was not the session's
+/// any more, and the wait goes on on the sidecar that is.
 async fn wait_kernel(
-    turn: &Turn,
-    file: File,
-    created: bool,
+    p: &Arc<Pending>,
+    turn: Turn,
+    (file, created): (File, bool),
+    ready: Option<Ready>,
     deadline: Option<Instant>,
     cancel: &Cancel,
-) -> Result<Option<std::io::Result<(File, bool)>>, Interrupt> {
-    let mut spare = Some((file, created));
-    loop {
-        let wait = match turn.kernel_wait().map(|w| (w.claim(), w)) {
-            Some((Claim::Pending, w)) => w,
-            Some((Claim::Ready(r), w)) => {
-                turn.set_kernel_wait(None);
-                return Ok(Some(r.map(|f| (f, w.created))));
+) -> Result<Option<(Turn, Blocked, Option<Ready>)>, LockError> {
+    let path = &p.target.lock_path;
+    let in_flight = turn.kernel_wait();
+    let slot = Arc::new(std::sync::Mutex::new(Slot::Armed(turn)));
+    let ready = ready.or_else(|| Ready::prepare(path, p.settings.owner.as_deref()));
+    let claimant = deliver_on_grant(p, &slot, ready);
+    let wait = match in_flight {
+        Some(w) => match w.adopt(claimant) {
+            Adopted::Pending => w,
+            Adopted::Gone(claimant) => start_kernel_wait(file, created, claimant, &slot, path)?,
+        },
+        None => start_kernel_wait(file, created, claimant, &slot, path)?,
+    };
+    let interrupted = bounded(wait.finished(), deadline, cancel).await.err();
+    if let Some(why) = interrupted {
+        if !wait.unclaim() {
+            // Too late: the thread has the lock. Its outcome stands, unless it is a further wait.
+            wait.finished().await;
+            if let Slot::Taken = take(&slot) {
+                return Ok(None);
             }
-            Some((Claim::Gone, _)) | None => {
-                // Our descriptor went to a wait that is over: start again from a fresh open.
-                let Some((file, created)) = spare.take() else {
-                    return Ok(None);
-                };
-                match KernelWait::start(file, created) {
-                    Ok(w) => {
-                        turn.set_kernel_wait(Some(Arc::clone(&w)));
-                        w
-                    }
-                    Err(e) => return Ok(Some(Err(e))),
-                }
+        }
+        // The turn (and whatever the thread left) goes to the next caller of this process.
+        drop(take(&slot));
+        return Err(fail(&p.target, &p.settings, p.started, why));
+    }
+    Ok(match take(&slot) {
+        Slot::Again(turn, blocked, ready) => Some((turn, blocked, ready)),
+        Slot::Taken | Slot::Armed(_) => None,
+    })
+}
+
+fn take(slot: &std::sync::Mutex<Slot>) -> Slot {
+    std::mem::replace(
+        &mut *slot.lock().unwrap_or_else(|p| p.into_inner()),
+        Slot::Taken,
+    )
+}
+
+/// Starts the session's `flock` waiter on `file` and records it for the next turn-holder to adopt.
+fn start_kernel_wait(
+    file: File,
+    created: bool,
+    claimant: OnGrant,
+    slot: &std::sync::Mutex<Slot>,
+    path: &Path,
+) -> Result<Arc<KernelWait>, LockError> {
+    let wait =
+        KernelWait::start(file, created, claimant).map_err(|e| LockError::io("flock", path, e))?;
+    // Unless the thread has had the lock already (it then cleared the session's record).
+    if let Slot::Armed(turn) = &*slot.lock().unwrap_or_else(|p| p.into_inner()) {
+        turn.set_kernel_wait(Some(Arc::clone(&wait)));
+    }
+    Ok(wait)
+}
+
+/// The claimant of a kernel wait, on the `flock` thread, the moment it has the lock. The holder it
+/// woke has unlinked its sidecar (a release unlinks before it unlocks), so the name is usually free:
+/// then `ready` is named, and that is the whole claim. When another process of this protocol was
+/// first to the name, the wait goes on on its sidecar (left in `slot` for the runtime). Otherwise (a
+/// crashed holder's sidecar, a legacy newcomer) the lock goes unclaimed to the acquisition's receiver,
+/// which makes the usual claim.
+fn deliver_on_grant(
+    p: &Arc<Pending>,
+    slot: &Arc<std::sync::Mutex<Slot>>,
+    ready: Option<Ready>,
+) -> OnGrant {
+    let (p, slot) = (Arc::clone(p), Arc::clone(slot));
+    Box::new(move |result, created| {
+        let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
+        let Slot::Armed(turn) = std::mem::replace(&mut *guard, Slot::Taken) else {
+            return;
+        };
+        turn.set_kernel_wait(None);
+        let path = &p.target.lock_path;
+        let file = match result {
+            Ok(file) => file,
+            Err(e) => {
+                drop(guard);
+                return p.deliver(Finished::Failed(LockError::io("flock", path, e)));
             }
         };
-        if let Err(why) = bounded(wait.granted(), deadline, cancel).await {
-            wait.unclaim();
-            return Err(why);
+        let owner = p.settings.owner.as_deref();
+        let ready = match ready.map(|r| publish_ready(r, path, owner)) {
+            Some(Ok((published, st, acquired_at_ms))) => {
+                drop(guard);
+                let claimed = Claimed::free(published, st.id, acquired_at_ms, turn);
+                p.deliver(Finished::Held(granted(
+                    &p.target,
+                    &p.settings,
+                    claimed,
+                    p.started,
+                )));
+                // Closed only now: the last close of an unlinked file frees it, which costs as much
+                // as the claim. (Other waiters on the released sidecar then move on to ours.)
+                drop(file);
+                return;
+            }
+            Some(Err(back)) => back,
+            None => None,
+        };
+        // The name is taken. By another holder of this protocol (its kernel lock is held): wait on
+        // that. (Not when it is the very file just locked: a holder that died without unlinking.)
+        let (mut file, mut created) = (file, created);
+        let id = |f: &File| sidecar::stat(f).ok().map(|st| st.id);
+        if let Ok(next) = sidecar::open(path) {
+            if id(&next.file) != id(&file) {
+                match kernel_lock::try_lock(&next.file) {
+                    Ok(false) => {
+                        let blocked = Blocked::Kernel {
+                            file: next.file,
+                            created: next.created,
+                        };
+                        *guard = Slot::Again(turn, blocked, ready);
+                        return;
+                    }
+                    // Free (or just created, empty): the sidecar to claim is that one.
+                    Ok(true) => (file, created) = (next.file, next.created),
+                    Err(_) => discard_if_created(&next.file, next.created, path),
+                }
+            }
         }
-    }
+        drop(guard);
+        p.deliver(Finished::Granted(Granted {
+            pending: Arc::clone(&p),
+            turn,
+            file,
+            created,
+        }));
+    })
 }
 
 /// One pass over steps 1 to 5, with the turn in hand. `locked` is a sidecar whose kernel lock a wait
@@ -295,11 +523,14 @@ async fn wait_kernel(
 fn claim(
     target: &LockTarget,
     settings: &Settings,
-    turn: Turn,
+    mut turn: Turn,
     mut locked: Option<(File, bool)>,
     started: Instant,
 ) -> Result<Step, LockError> {
     let path = &target.lock_path;
+    if let Some(handed) = turn.take_handed() {
+        return claim_handed(target, settings, turn, handed, started).map(Step::Claimed);
+    }
     loop {
         let (file, created) = match locked.take() {
             Some(pair) => pair,
@@ -366,18 +597,116 @@ fn claim(
     }
 }
 
+/// The sidecar the previous hold of this process passed on: our payload replaces its payload, and the
+/// hold goes on. A write that fails releases it (unlinked if still ours, then closed).
+fn claim_handed(
+    target: &LockTarget,
+    settings: &Settings,
+    turn: Turn,
+    handed: sidecar::Handed,
+    started: Instant,
+) -> Result<HoldGuard, LockError> {
+    let path = &target.lock_path;
+    let acquired_at_ms = clock::now_ms();
+    let owner = settings.owner.as_deref();
+    // Its length, so that it is cut only when the new payload is shorter (an `ftruncate` costs
+    // more than the `fstat`).
+    let written = sidecar::stat(handed.file())
+        .and_then(|st| sidecar::write_our_payload(handed.file(), st.size, acquired_at_ms, owner));
+    if let Err(e) = written {
+        drop(handed);
+        return Err(LockError::io("write", path, e));
+    }
+    let (file, id, chain) = handed.take();
+    stats::bump(&COUNTERS.handed_on);
+    let claimed = Claimed {
+        file,
+        id,
+        acquired_at_ms,
+        turn,
+        took_over: None,
+        chain,
+    };
+    Ok(granted(target, settings, claimed, started))
+}
+
+/// How a queued acquisition claims a turn that comes with its sidecar: on the thread that ended the
+/// hold before it, at once, and delivered from there (unless its wait has ended meanwhile: then the
+/// turn goes back, to the caller after it).
+fn claim_handed_here(p: &Arc<Pending>) -> queue::Direct {
+    let p = Arc::clone(p);
+    Box::new(move |mut turn| {
+        let Some(deliver) = p.deliver.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return Err(turn);
+        };
+        let finished = match turn.take_handed() {
+            Some(handed) => match claim_handed(&p.target, &p.settings, turn, handed, p.started) {
+                Ok(held) => Finished::Held(held),
+                Err(e) => Finished::Failed(e),
+            },
+            None => Finished::Failed(LockError::invalid("a handed turn came without its sidecar")),
+        };
+        deliver(finished);
+        Ok(())
+    })
+}
+
 /// Step 1 where the OS allows it (Linux): the sidecar appears with our payload already in it and its
 /// kernel lock already taken, so no legacy waiter ever sees it empty (2026.2 deletes an empty sidecar
 /// on sight). `None` when the name is taken or the file system cannot: then the usual `O_EXCL` path.
 fn publish_fresh(path: &Path, owner: Option<&str>) -> Option<(File, sidecar::Stat, i64)> {
-    let acquired_at_ms = clock::now_ms();
-    let prepared =
-        sidecar::unpublished(path, sidecar::our_payload(acquired_at_ms, owner).as_bytes())?;
-    if !kernel_lock::try_lock(&prepared.file).unwrap_or(false) {
-        return None;
+    publish_ready(Ready::prepare(path, owner)?, path, owner).ok()
+}
+
+/// A sidecar made ready to appear: unnamed, its payload written and its kernel lock taken. A waiter
+/// prepares one while it waits, so that when the kernel wakes it, one `linkat` makes it the holder.
+struct Ready {
+    prepared: sidecar::Unpublished,
+    acquired_at_ms: i64,
+}
+
+/// How old a prepared payload may be when it is published; older, it is written again first.
+const READY_FRESH_MS: i64 = 1_000;
+
+impl Ready {
+    fn prepare(path: &Path, owner: Option<&str>) -> Option<Ready> {
+        let acquired_at_ms = clock::now_ms();
+        let payload = sidecar::our_payload(acquired_at_ms, owner);
+        let prepared = sidecar::unpublished(path, payload.as_bytes())?;
+        if !kernel_lock::try_lock(&prepared.file).unwrap_or(false) {
+            return None;
+        }
+        Some(Ready {
+            prepared,
+            acquired_at_ms,
+        })
     }
-    let (file, st) = sidecar::publish(prepared, path)?;
-    Some((file, st, acquired_at_ms))
+}
+
+/// Names a prepared sidecar `path` unless something is there: then the usual claim, with the prepared
+/// sidecar back when it can still serve (the name was only taken).
+fn publish_ready(
+    ready: Ready,
+    path: &Path,
+    owner: Option<&str>,
+) -> Result<(File, sidecar::Stat, i64), Option<Ready>> {
+    let Ready {
+        prepared,
+        mut acquired_at_ms,
+    } = ready;
+    let now = clock::now_ms();
+    if now - acquired_at_ms > READY_FRESH_MS {
+        acquired_at_ms = now;
+        sidecar::write_our_payload(&prepared.file, prepared.stat.size, now, owner)
+            .map_err(|_| None)?;
+    }
+    match sidecar::publish(prepared, path) {
+        Ok((file, st)) => Ok((file, st, acquired_at_ms)),
+        Err(back) => Err(back.map(|prepared| Ready {
+            prepared,
+            acquired_at_ms,
+        })),
+    }
 }
 
 /// Counts a grant and makes its hold.

@@ -14,7 +14,7 @@ use crate::error::LockError;
 use crate::jsonl::{self, Appended, Durability};
 use crate::kernel_lock;
 use crate::queue::Turn;
-use crate::sidecar::{self, FileId, LockTarget};
+use crate::sidecar::{self, Chain, FileId, Handed, LockTarget};
 use crate::stats::{self, COUNTERS, HOLD_TIMES};
 
 /// Called (from the monitor thread) with the hold's id and the reason when a hold is revoked.
@@ -23,7 +23,8 @@ pub type RevokeHook = Arc<dyn Fn(u64, &str) + Send + Sync>;
 struct Live {
     file: File,
     id: FileId,
-    _turn: Turn,
+    turn: Turn,
+    chain: Chain,
 }
 
 struct Inner {
@@ -77,6 +78,8 @@ pub struct Claimed {
     pub turn: Turn,
     /// The stale or crashed holder whose sidecar this claim took over, if it did.
     pub took_over: Option<Takeover>,
+    /// The holds of this process in a row on this sidecar, this one included.
+    pub chain: Chain,
 }
 
 impl Claimed {
@@ -88,6 +91,7 @@ impl Claimed {
             acquired_at_ms,
             turn,
             took_over: None,
+            chain: Chain::fresh(),
         }
     }
 }
@@ -123,6 +127,7 @@ impl HoldGuard {
             acquired_at_ms,
             turn,
             took_over,
+            chain,
         } = claimed;
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let now = Instant::now();
@@ -140,7 +145,8 @@ impl HoldGuard {
                 live: Some(Live {
                     file,
                     id,
-                    _turn: turn,
+                    turn,
+                    chain,
                 }),
                 lost: None,
                 last_refresh: now,
@@ -233,10 +239,27 @@ impl Hold {
     pub fn release(&self) -> bool {
         let live = self.inner().live.take();
         let Some(live) = live else { return false };
-        // Errors are ignored, as the legacy release did: closing below drops the kernel lock regardless.
-        let _ = sidecar::unlink_if_named(&self.target.lock_path, live.id);
-        kernel_lock::unlock_before_close(&live.file);
-        drop(live);
+        let path = &self.target.lock_path;
+        let Live {
+            file,
+            id,
+            turn,
+            chain,
+        } = live;
+        // A caller of this process waits: it gets the sidecar as it is, still ours and still locked,
+        // unless this process has kept it long enough for others to get their chance.
+        let next = chain.next(Instant::now());
+        if let Some(next) =
+            next.filter(|_| turn.has_waiters() && sidecar::names(path, id).unwrap_or(false))
+        {
+            turn.hand_over(Handed::new(file, id, path, next));
+        } else {
+            // Errors are ignored, as the legacy release did: closing drops the kernel lock regardless.
+            let _ = sidecar::unlink_if_named(path, id);
+            kernel_lock::unlock_before_close(&file);
+            drop(file);
+            drop(turn);
+        }
         HOLD_TIMES.record(self.acquired_at.elapsed());
         stats::bump(&COUNTERS.releases);
         true

@@ -149,12 +149,17 @@ pub fn is_held(file: &File) -> io::Result<bool> {
     Ok(!free)
 }
 
+/// What the waiting thread does with the lock once it has it, on that thread: finish the acquisition
+/// there (identity check, payload, and telling JavaScript), so that the grant wakes no other thread
+/// on its way. Gets the locked descriptor (or the error of the wait) and whether its open created it.
+pub type OnGrant = Box<dyn FnOnce(io::Result<File>, bool) + Send>;
+
 enum State {
-    Waiting {
-        wanted: bool,
-    },
-    Granted(io::Result<File>),
-    /// Granted while nobody wanted it, and dropped; or handed to its claimant.
+    /// Blocked in the kernel; `claimant` is who gets the lock (none: nobody wants it now).
+    Waiting { claimant: Option<OnGrant> },
+    /// Granted, and its claimant is being given it.
+    Handing,
+    /// Handed on; or granted while nobody wanted it, and dropped.
     Finished,
 }
 
@@ -166,72 +171,86 @@ pub struct KernelWait {
     pub created: bool,
 }
 
-/// What [`KernelWait::claim`] found.
-pub enum Claim {
-    /// Still blocked; await [`KernelWait::granted`].
+/// What [`KernelWait::adopt`] found.
+pub enum Adopted {
+    /// Still blocked: the grant goes to the new claimant; await [`KernelWait::finished`].
     Pending,
-    Ready(io::Result<File>),
-    /// This wait is over and its descriptor gone; start a new one.
-    Gone,
+    /// This wait is over and its descriptor gone: start a new one. The claimant comes back.
+    Gone(OnGrant),
 }
 
 impl KernelWait {
-    /// Starts a thread that blocks until `file` is locked. The wait starts out claimed.
-    pub fn start(file: File, created: bool) -> io::Result<Arc<KernelWait>> {
+    /// Starts a thread that blocks until `file` is locked, then calls `claimant` there.
+    pub fn start(file: File, created: bool, claimant: OnGrant) -> io::Result<Arc<KernelWait>> {
         let (done, _) = watch::channel(false);
         let wait = Arc::new(KernelWait {
-            state: Mutex::new(State::Waiting { wanted: true }),
+            state: Mutex::new(State::Waiting {
+                claimant: Some(claimant),
+            }),
             done,
             created,
         });
         let worker = Arc::clone(&wait);
         std::thread::Builder::new()
             .name("swl-flock-wait".into())
-            .stack_size(64 * 1024)
+            .stack_size(256 * 1024)
             .spawn(move || {
                 let result = lock_blocking(&file).map(|()| file);
-                let mut state = worker.state.lock().unwrap_or_else(|p| p.into_inner());
-                *state = match *state {
-                    State::Waiting { wanted: true } => State::Granted(result),
+                let claimant = {
+                    let mut state = worker.state();
+                    match std::mem::replace(&mut *state, State::Handing) {
+                        State::Waiting { claimant } => claimant,
+                        _ => None,
+                    }
+                };
+                match claimant {
+                    // A panic there must still end the wait (below), or its waiter would wait on.
+                    Some(claimant) => {
+                        let created = worker.created;
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                            claimant(result, created)
+                        }));
+                    }
                     // Nobody wants it: unlock, and dropping `result` closes the descriptor.
-                    _ => {
+                    None => {
                         if let Ok(file) = &result {
                             unlock_before_close(file);
                         }
-                        State::Finished
                     }
-                };
-                drop(state);
+                }
+                *worker.state() = State::Finished;
                 worker.done.send_replace(true);
             })?;
         Ok(wait)
     }
 
-    /// Adopts this wait for a new turn-holder.
-    pub fn claim(&self) -> Claim {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        match std::mem::replace(&mut *state, State::Finished) {
-            State::Waiting { .. } => {
-                *state = State::Waiting { wanted: true };
-                Claim::Pending
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Gives the grant of this wait to a new claimant, if the wait is still blocked.
+    pub fn adopt(&self, claimant: OnGrant) -> Adopted {
+        let mut state = self.state();
+        match &mut *state {
+            State::Waiting { claimant: slot } if slot.is_none() => {
+                *slot = Some(claimant);
+                Adopted::Pending
             }
-            State::Granted(result) => Claim::Ready(result),
-            State::Finished => Claim::Gone,
+            _ => Adopted::Gone(claimant),
         }
     }
 
-    /// Gives the wait up. A lock granted in the meantime is dropped at once, never left held.
-    pub fn unclaim(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        match *state {
-            State::Waiting { .. } => *state = State::Waiting { wanted: false },
-            State::Granted(_) => *state = State::Finished,
-            State::Finished => {}
+    /// Takes the grant back from its claimant. `false` when too late: the claimant has been given the
+    /// lock (or is being given it), and [`KernelWait::finished`] says when that is done.
+    pub fn unclaim(&self) -> bool {
+        match &mut *self.state() {
+            State::Waiting { claimant } => claimant.take().is_some(),
+            _ => false,
         }
     }
 
-    /// Resolves once the thread has finished waiting.
-    pub async fn granted(&self) {
+    /// Resolves once the thread has finished: the lock handed to its claimant, or dropped.
+    pub async fn finished(&self) {
         let mut rx = self.done.subscribe();
         let _ = rx.wait_for(|done| *done).await;
     }
@@ -292,21 +311,69 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_wait_is_granted_when_the_holder_closes() {
-        let (a, b, _dir, _path) = pair("grant");
-        assert!(try_lock(&a).unwrap());
-        let wait = KernelWait::start(b, false).unwrap();
-        std::thread::sleep(Duration::from_millis(20));
-        assert!(matches!(wait.claim(), Claim::Pending));
-        drop(a);
-        let rt = tokio::runtime::Builder::new_current_thread()
+    /// A claimant that sends what it was given (on the waiting thread) to the test.
+    fn claimant() -> (
+        OnGrant,
+        std::sync::mpsc::Receiver<(io::Result<File>, std::thread::ThreadId)>,
+    ) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let on_grant: OnGrant = Box::new(move |result, _created| {
+            let _ = tx.send((result, std::thread::current().id()));
+        });
+        (on_grant, rx)
+    }
+
+    fn finish(wait: &KernelWait) {
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .unwrap();
-        rt.block_on(wait.granted());
-        assert!(matches!(wait.claim(), Claim::Ready(Ok(_))));
-        assert!(matches!(wait.claim(), Claim::Gone));
+            .unwrap()
+            .block_on(wait.finished());
+    }
+
+    #[test]
+    fn a_wait_hands_the_lock_to_its_claimant_on_the_waiting_thread() {
+        let (a, b, _dir, path) = pair("grant");
+        let probe = OpenOptions::new().read(true).open(&path).unwrap();
+        assert!(try_lock(&a).unwrap());
+        let (on_grant, got) = claimant();
+        let wait = KernelWait::start(b, false, on_grant).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(got.try_recv().is_err(), "not before the holder lets go");
+        drop(a);
+        let (file, thread) = got.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_ne!(thread, std::thread::current().id());
+        assert!(is_held(&probe).unwrap(), "the claimant holds it");
+        drop(file.unwrap());
+        finish(&wait);
+        let (again, _) = claimant();
+        assert!(
+            matches!(wait.adopt(again), Adopted::Gone(_)),
+            "a finished wait is not adopted"
+        );
+        assert!(!wait.unclaim());
+    }
+
+    #[test]
+    fn an_abandoned_wait_can_be_adopted_by_the_next_claimant() {
+        let (a, b, _dir, _path) = pair("adopt");
+        assert!(try_lock(&a).unwrap());
+        let (first, first_got) = claimant();
+        let wait = KernelWait::start(b, false, first).unwrap();
+        assert!(wait.unclaim(), "taken back before the grant");
+        let (second, second_got) = claimant();
+        assert!(matches!(wait.adopt(second), Adopted::Pending));
+        drop(a);
+        assert!(second_got
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap()
+            .0
+            .is_ok());
+        finish(&wait);
+        assert!(
+            first_got.try_recv().is_err(),
+            "the first claimant gets nothing"
+        );
     }
 
     #[test]
@@ -314,15 +381,12 @@ mod tests {
         let (a, b, _dir, path) = pair("unwanted");
         let probe = OpenOptions::new().read(true).open(&path).unwrap();
         assert!(try_lock(&a).unwrap());
-        let wait = KernelWait::start(b, false).unwrap();
-        wait.unclaim();
+        let (on_grant, got) = claimant();
+        let wait = KernelWait::start(b, false, on_grant).unwrap();
+        assert!(wait.unclaim());
         drop(a);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(wait.granted());
-        assert!(matches!(wait.claim(), Claim::Gone));
+        finish(&wait);
+        assert!(got.try_recv().is_err());
         assert!(
             !is_held(&probe).unwrap(),
             "the abandoned waiter must not keep the lock"

@@ -12,10 +12,11 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use tokio::sync::oneshot;
 
 use crate::kernel_lock::KernelWait;
+use crate::sidecar::Handed;
 
 struct State {
     busy: bool,
-    queue: VecDeque<oneshot::Sender<Turn>>,
+    queue: VecDeque<Waiter>,
     /// A thread already blocked in `flock` for this session, for the next turn-holder to adopt.
     kernel_wait: Option<Arc<KernelWait>>,
 }
@@ -25,17 +26,44 @@ pub struct Session {
     state: Mutex<State>,
 }
 
-/// The exclusive right, within this process, to acquire and hold one session's lock.
+/// The exclusive right, within this process, to acquire and hold one session's lock; it may come with
+/// the sidecar itself, passed on by the hold before it ([`Handed`]).
 pub struct Turn {
     session: Arc<Session>,
     armed: bool,
+    handed: Option<Handed>,
+}
+
+/// Claims a turn that comes with its sidecar ([`Handed`]) on the thread that ended the hold before
+/// it, so that the next caller of this process needs no other thread to wake. `Err` gives the turn
+/// back: its caller is gone.
+pub type Direct = Box<dyn FnOnce(Turn) -> Result<(), Turn> + Send>;
+
+/// A caller waiting for its turn: the channel its wait listens on, and how to claim a handed turn
+/// without it.
+struct Waiter {
+    tx: oneshot::Sender<Turn>,
+    direct: Arc<Mutex<Option<Direct>>>,
+}
+
+/// A place in a session's queue.
+pub struct Queued {
+    /// Resolves with the turn once every earlier caller is done.
+    pub rx: oneshot::Receiver<Turn>,
+    direct: Arc<Mutex<Option<Direct>>>,
+}
+
+impl Queued {
+    /// From now on, a turn that comes with its sidecar goes to `direct` instead of the channel.
+    pub fn claim_handed_with(&self, direct: Direct) {
+        *lock(&self.direct) = Some(direct);
+    }
 }
 
 /// The outcome of [`enter`].
 pub enum Entry {
     Turn(Turn),
-    /// Resolves with the turn once every earlier caller is done.
-    Queued(oneshot::Receiver<Turn>),
+    Queued(Queued),
 }
 
 fn sessions() -> MutexGuard<'static, HashMap<PathBuf, Arc<Session>>> {
@@ -71,11 +99,16 @@ pub fn enter(key: &Path) -> Entry {
         return Entry::Turn(Turn {
             session,
             armed: true,
+            handed: None,
         });
     }
     let (tx, rx) = oneshot::channel();
-    state.queue.push_back(tx);
-    Entry::Queued(rx)
+    let direct = Arc::new(Mutex::new(None));
+    state.queue.push_back(Waiter {
+        tx,
+        direct: Arc::clone(&direct),
+    });
+    Entry::Queued(Queued { rx, direct })
 }
 
 /// How many sessions the registry currently tracks (for leak checks).
@@ -100,6 +133,22 @@ impl Turn {
     pub fn set_kernel_wait(&self, wait: Option<Arc<KernelWait>>) {
         lock(&self.session.state).kernel_wait = wait;
     }
+
+    /// Whether a caller of this process is queued behind this turn.
+    pub fn has_waiters(&self) -> bool {
+        !lock(&self.session.state).queue.is_empty()
+    }
+
+    /// Ends this turn, passing `sidecar` on with it to the next caller still waiting; with nobody
+    /// left, the sidecar is released.
+    pub fn hand_over(mut self, sidecar: Handed) {
+        self.handed = Some(sidecar);
+    }
+
+    /// The sidecar the previous hold passed on with this turn, if it did.
+    pub fn take_handed(&mut self) -> Option<Handed> {
+        self.handed.take()
+    }
 }
 
 impl Drop for Turn {
@@ -107,17 +156,33 @@ impl Drop for Turn {
         if !self.armed {
             return;
         }
+        let mut handed = self.handed.take();
         let mut state = lock(&self.session.state);
         while let Some(next) = state.queue.pop_front() {
-            match next.send(Turn {
+            let direct = handed.as_ref().and_then(|_| lock(&next.direct).take());
+            let turn = Turn {
                 session: Arc::clone(&self.session),
                 armed: true,
-            }) {
-                Ok(()) => return,
-                // That caller gave up: disarm the turn we made for it and try the one after.
-                Err(mut unused) => unused.armed = false,
-            }
+                handed: handed.take(),
+            };
+            let refused = match direct {
+                // Claimed here, outside the session's lock (the claim may end up handing on again).
+                Some(direct) => {
+                    drop(state);
+                    let refused = direct(turn).err();
+                    state = lock(&self.session.state);
+                    refused
+                }
+                None => next.tx.send(turn).err(),
+            };
+            let Some(mut unused) = refused else { return };
+            // That caller gave up: disarm the turn we made for it and try the one after.
+            unused.armed = false;
+            handed = unused.handed.take();
         }
+        // Nobody took it: released while the turn is still busy, so that no newcomer of this
+        // process meets it still locked.
+        drop(handed);
         state.busy = false;
         let idle = state.kernel_wait.is_none();
         drop(state);
@@ -158,7 +223,7 @@ mod tests {
         };
         let mut queued: Vec<_> = (0..5)
             .map(|_| match enter(&k) {
-                Entry::Queued(rx) => rx,
+                Entry::Queued(q) => q.rx,
                 Entry::Turn(_) => panic!("turn taken twice"),
             })
             .collect();
@@ -193,7 +258,7 @@ mod tests {
         };
         drop(gone);
         drop(first);
-        assert!(kept.try_recv().is_ok());
+        assert!(kept.rx.try_recv().is_ok());
     }
 
     #[test]
@@ -210,7 +275,80 @@ mod tests {
         };
         drop(first); // the turn now sits in `leaving`'s channel
         drop(leaving);
-        assert!(next.try_recv().is_ok());
+        assert!(next.rx.try_recv().is_ok());
+    }
+
+    /// A real sidecar to hand on (the turn's release of an untaken one unlinks it).
+    fn sidecar(dir: &crate::test_support::TempDir) -> (Handed, PathBuf) {
+        let path = dir.join("s.jsonl.lock");
+        let opened = crate::sidecar::open(&path).unwrap();
+        let id = crate::sidecar::stat(&opened.file).unwrap().id;
+        let chain = crate::sidecar::Chain::fresh();
+        (Handed::new(opened.file, id, &path, chain), path)
+    }
+
+    #[test]
+    fn a_handed_turn_goes_to_the_direct_claimant_and_a_plain_one_through_the_channel() {
+        let dir = crate::test_support::TempDir::new("queue-direct");
+        let k = key("direct");
+        let Entry::Turn(first) = enter(&k) else {
+            panic!()
+        };
+        let Entry::Queued(mut second) = enter(&k) else {
+            panic!()
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        second.claim_handed_with(Box::new(move |mut turn| {
+            let _ = tx.send(turn.take_handed().is_some());
+            drop(turn);
+            Ok(())
+        }));
+        let (handed, path) = sidecar(&dir);
+        first.hand_over(handed);
+        assert_eq!(
+            rx.try_recv(),
+            Ok(true),
+            "claimed on this thread, with the sidecar"
+        );
+        assert!(second.rx.try_recv().is_err(), "not through the channel");
+        assert!(!path.exists(), "the claimant dropped it untaken: released");
+        let Entry::Turn(third) = enter(&k) else {
+            panic!("the claimant's turn has ended")
+        };
+        let Entry::Queued(mut fourth) = enter(&k) else {
+            panic!()
+        };
+        fourth.claim_handed_with(Box::new(|_| panic!("a plain turn is not claimed directly")));
+        drop(third);
+        assert!(
+            fourth.rx.try_recv().is_ok(),
+            "a plain turn goes through the channel"
+        );
+    }
+
+    #[test]
+    fn a_direct_claimant_that_is_gone_passes_the_sidecar_on_and_with_nobody_left_it_is_released() {
+        let dir = crate::test_support::TempDir::new("queue-refused");
+        let k = key("refused");
+        let Entry::Turn(first) = enter(&k) else {
+            panic!()
+        };
+        let Entry::Queued(gone) = enter(&k) else {
+            panic!()
+        };
+        gone.claim_handed_with(Box::new(Err));
+        let Entry::Queued(mut next) = enter(&k) else {
+            panic!()
+        };
+        let (handed, path) = sidecar(&dir);
+        first.hand_over(handed);
+        let mut turn = next.rx.try_recv().expect("passed on to the caller after");
+        assert!(path.exists(), "still held, by the turn");
+        let handed = turn.take_handed().expect("with the sidecar");
+        turn.hand_over(handed); // nobody waits any more
+        assert!(!path.exists(), "released");
+        assert_eq!(queue_len(&k), 0);
+        drop(gone);
     }
 
     #[test]

@@ -202,10 +202,17 @@ pub fn unpublished(lock_path: &Path, payload: &[u8]) -> Option<Unpublished> {
 
 /// Names a prepared sidecar `lock_path`, unless something is there already: an exclusive create that
 /// nobody ever sees empty (2026.2 deletes an empty sidecar on sight, and 2026.4+ wait for it). Returns
-/// the file when it is now the sidecar, `None` when the name was taken or linking failed.
-pub fn publish(prepared: Unpublished, lock_path: &Path) -> Option<(File, Stat)> {
-    os_file::link_unnamed(&prepared.file, lock_path).ok()?;
-    Some((prepared.file, prepared.stat))
+/// the file when it is now the sidecar; else why not, with the prepared file back when it was only
+/// that the name was taken (it can be published later).
+pub fn publish(
+    prepared: Unpublished,
+    lock_path: &Path,
+) -> Result<(File, Stat), Option<Unpublished>> {
+    match os_file::link_unnamed(&prepared.file, lock_path) {
+        Ok(()) => Ok((prepared.file, prepared.stat)),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(Some(prepared)),
+        Err(_) => Err(None),
+    }
 }
 
 /// Opens an existing sidecar without creating it, never following a symlink, and refuses anything but
@@ -353,6 +360,86 @@ pub fn unlink_if_named(path: &Path, id: FileId) -> io::Result<bool> {
     os_file::delete_if_named(path, id)
 }
 
+/// A sidecar that a hold of this process passes straight to the next caller of the same session in
+/// this process, still named and still kernel-locked: the next hold rewrites the payload and goes on,
+/// with no unlink, no new file and no wake of another thread or process. Dropped untaken, it is
+/// released as a hold is: unlinked if the path still names it, then closed.
+pub struct Handed {
+    file: Option<File>,
+    id: FileId,
+    lock_path: PathBuf,
+    /// The holds of this process in a row on this sidecar, and when the first of them began.
+    pub chain: Chain,
+}
+
+/// A run of holds of one process that passed one sidecar on without releasing it.
+#[derive(Clone, Copy, Debug)]
+pub struct Chain {
+    /// The holds so far, the first included.
+    pub holds: u32,
+    /// When the sidecar was first passed on (not counting the first hold: any hold may be long).
+    pub since: Option<std::time::Instant>,
+}
+
+impl Chain {
+    /// The most holds of one process in a row on a sidecar before it is released for real...
+    pub const MAX_HOLDS: u32 = 64;
+    /// ...and the longest it goes on being passed on: then other processes get their chance at the
+    /// kernel lock.
+    pub const MAX_SPAN: std::time::Duration = std::time::Duration::from_millis(20);
+
+    /// The chain of a sidecar just taken from the kernel.
+    pub fn fresh() -> Chain {
+        Chain {
+            holds: 1,
+            since: None,
+        }
+    }
+
+    /// The chain once the sidecar goes on to one more hold, or `None` when it has gone on long
+    /// enough and must be released.
+    pub fn next(self, now: std::time::Instant) -> Option<Chain> {
+        let since = self.since.unwrap_or(now);
+        (self.holds < Self::MAX_HOLDS && now.duration_since(since) < Self::MAX_SPAN).then_some(
+            Chain {
+                holds: self.holds + 1,
+                since: Some(since),
+            },
+        )
+    }
+}
+
+impl Handed {
+    pub fn new(file: File, id: FileId, lock_path: &Path, chain: Chain) -> Handed {
+        Handed {
+            file: Some(file),
+            id,
+            lock_path: lock_path.to_path_buf(),
+            chain,
+        }
+    }
+
+    /// The descriptor, to write the next hold's payload through.
+    pub fn file(&self) -> &File {
+        self.file.as_ref().expect("a handed sidecar is taken once")
+    }
+
+    /// The descriptor and identity, for the next hold; the release is then that hold's to make.
+    pub fn take(mut self) -> (File, FileId, Chain) {
+        let file = self.file.take().expect("a handed sidecar is taken once");
+        (file, self.id, self.chain)
+    }
+}
+
+impl Drop for Handed {
+    fn drop(&mut self) {
+        if let Some(file) = self.file.take() {
+            let _ = unlink_if_named(&self.lock_path, self.id);
+            crate::kernel_lock::unlock_before_close(&file);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,6 +504,68 @@ mod tests {
         fs::write(dir.join("f.jsonl"), "").unwrap();
         assert!(resolve(&at("f.jsonl"), true).is_ok());
         assert!(resolve(&at("new.jsonl"), true).is_ok());
+    }
+
+    #[test]
+    fn a_chain_goes_on_for_so_many_holds_or_so_long_after_its_first_handoff() {
+        let t0 = std::time::Instant::now();
+        let mut chain = Chain::fresh();
+        for _ in 1..Chain::MAX_HOLDS {
+            chain = chain.next(t0).expect("within the bounds");
+        }
+        assert_eq!(chain.holds, Chain::MAX_HOLDS);
+        assert!(chain.next(t0).is_none(), "no more holds in a row");
+        // However long the first hold lasted, the span counts from the first handoff.
+        let first = Chain::fresh()
+            .next(t0 + std::time::Duration::from_secs(60))
+            .unwrap();
+        assert!(first
+            .next(t0 + std::time::Duration::from_secs(60))
+            .is_some());
+        assert!(first
+            .next(t0 + std::time::Duration::from_secs(60) + Chain::MAX_SPAN)
+            .is_none());
+    }
+
+    #[test]
+    fn a_handed_sidecar_dropped_untaken_is_released_like_a_hold() {
+        let (_guard, dir) = tempdir("handed");
+        let lock = dir.join("s.jsonl.lock");
+        let opened = open(&lock).unwrap();
+        let id = stat(&opened.file).unwrap().id;
+        assert!(crate::kernel_lock::try_lock(&opened.file).unwrap());
+        let handed = Handed::new(opened.file, id, &lock, Chain::fresh());
+        assert_eq!(stat(handed.file()).unwrap().id, id);
+        drop(handed);
+        assert!(!lock.exists(), "unlinked");
+        // Taken, it is the taker's: nothing is released.
+        let opened = open(&lock).unwrap();
+        let id = stat(&opened.file).unwrap().id;
+        let (file, taken_id, _) = Handed::new(opened.file, id, &lock, Chain::fresh()).take();
+        assert_eq!(taken_id, id);
+        assert!(lock.exists());
+        drop(file);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_prepared_sidecar_whose_name_is_taken_comes_back_for_later() {
+        let (_guard, dir) = tempdir("publish");
+        let lock = dir.join("s.jsonl.lock");
+        let Some(prepared) = unpublished(&lock, b"{\"pid\":1}") else {
+            eprintln!("skipped: no O_TMPFILE on this file system");
+            return;
+        };
+        fs::write(&lock, "taken").unwrap();
+        let Err(Some(prepared)) = publish(prepared, &lock) else {
+            panic!("the name is taken, and the prepared file comes back")
+        };
+        fs::remove_file(&lock).unwrap();
+        let Ok((file, st)) = publish(prepared, &lock) else {
+            panic!("published once the name is free")
+        };
+        assert_eq!(stat(&file).unwrap().id, st.id);
+        assert_eq!(fs::read(&lock).unwrap(), b"{\"pid\":1}");
     }
 
     #[test]

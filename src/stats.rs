@@ -19,6 +19,8 @@ pub struct Counters {
     pub revocations: AtomicU64,
     pub repairs: AtomicU64,
     pub releases: AtomicU64,
+    /// Holds that got their sidecar straight from the hold before them in this process.
+    pub handed_on: AtomicU64,
 }
 
 pub static COUNTERS: Counters = Counters {
@@ -32,6 +34,7 @@ pub static COUNTERS: Counters = Counters {
     revocations: AtomicU64::new(0),
     repairs: AtomicU64::new(0),
     releases: AtomicU64::new(0),
+    handed_on: AtomicU64::new(0),
 };
 
 pub fn bump(counter: &AtomicU64) {

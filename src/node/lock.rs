@@ -11,7 +11,7 @@ use napi_derive::napi;
 
 use super::config::LockSettings;
 use super::{duration_or_forever, env, holds, to_napi, window_ms};
-use crate::acquire::{self, Attempt, Cancel, Request, Settings};
+use crate::acquire::{self, Attempt, Cancel, Finished, Granted, Request, Settings};
 use crate::error::{LockError, Owner};
 use crate::sidecar;
 
@@ -45,7 +45,7 @@ pub fn describe_process(hostname: String, program: String) {
 /// An acquisition waiting in `waitLock`: taken out when the wait starts, with the token that aborts it
 /// and the environment that waits.
 struct Pending {
-    request: Option<Request>,
+    request: Option<Box<Request>>,
     cancel: Cancel,
     env: u64,
 }
@@ -100,22 +100,75 @@ pub fn request_lock(
     }
 }
 
-/// Waits for a ticket from `requestLock`, off the event loop and off the libuv threadpool; resolves
-/// with the lock's id.
-#[napi]
-pub async fn wait_lock(ticket: u32) -> Result<f64> {
+/// Waits for a ticket from `requestLock`, off the event loop and off the libuv threadpool. Resolves
+/// with the lock's id; or with 0 when the sidecar it obtained needs a further wait (a live legacy
+/// holder, a takeover that must settle): call it again with the same ticket. A lock the kernel hands
+/// over goes straight from the thread the kernel wakes to this thread, which claims it.
+#[napi(ts_return_type = "Promise<number>")]
+pub fn wait_lock(env: &Env, ticket: u32) -> Result<Object<'_>> {
     let taken = pending().get_mut(&ticket).and_then(|p| {
         let request = p.request.take()?;
         Some((request, p.cancel.clone(), p.env))
     });
-    let Some((request, cancel, env)) = taken else {
+    let Some((request, cancel, env_id)) = taken else {
         return Err(to_napi(LockError::invalid(format!(
             "unknown lock ticket {ticket}"
         ))));
     };
-    let result = acquire::wait(request, cancel).await;
-    pending().remove(&ticket);
-    holds::register(result.map_err(to_napi)?, env)
+    let (deferred, promise) = env.create_deferred()?;
+    let deliver: acquire::Deliver = Box::new(move |finished| {
+        let resolution = match finished {
+            Finished::Held(held) => {
+                pending().remove(&ticket);
+                match holds::register(held, env_id) {
+                    Ok(id) => Resolution::Id(id),
+                    Err(e) => return deferred.reject(e),
+                }
+            }
+            Finished::Failed(e) => {
+                pending().remove(&ticket);
+                return deferred.reject(to_napi(e));
+            }
+            Finished::Granted(granted) => Resolution::Claim(granted),
+        };
+        deferred.resolve(move |_| match resolution {
+            Resolution::Id(id) => Ok(id),
+            Resolution::Claim(granted) => claim_granted(ticket, granted, env_id),
+        });
+    });
+    napi::bindgen_prelude::spawn(acquire::wait_then(request, cancel, deliver));
+    Ok(promise)
+}
+
+/// What a wait's promise resolves with, made on the JavaScript thread.
+enum Resolution {
+    Id(f64),
+    /// A kernel grant to claim there.
+    Claim(Granted),
+}
+
+/// Claims a kernel grant on the JavaScript thread: the lock's id, or 0 with the ticket's request put
+/// back for the next `waitLock`.
+fn claim_granted(ticket: u32, granted: Granted, env_id: u64) -> Result<f64> {
+    match granted.claim() {
+        Ok(Attempt::Acquired(held)) => {
+            pending().remove(&ticket);
+            holds::register(held, env_id)
+        }
+        Ok(Attempt::Pending(request)) => match pending().get_mut(&ticket) {
+            Some(p) => {
+                p.request = Some(request);
+                Ok(0.0)
+            }
+            None => Err(to_napi(LockError::invalid(format!(
+                "unknown lock ticket {ticket}"
+            )))),
+        },
+        Err(e) => {
+            pending().remove(&ticket);
+            Err(to_napi(e))
+        }
+    }
 }
 
 /// Aborts the wait of a ticket (`SESSION_WRITE_LOCK_ABORTED`).

@@ -31,6 +31,9 @@ pub struct NativeLockStats {
     pub revocations: f64,
     pub repairs: f64,
     pub releases: f64,
+    /// Acquisitions that got the sidecar straight from the hold before them in this process, still
+    /// locked (no unlink, no new file): a caller queued behind another of the same process.
+    pub handed_on: f64,
     /// Sessions with a holder or waiters in this process right now.
     pub active_sessions: f64,
     pub wait_ms: TimingStats,
@@ -57,6 +60,7 @@ pub fn native_lock_stats() -> NativeLockStats {
         revocations: n(&c.revocations),
         repairs: n(&c.repairs),
         releases: n(&c.releases),
+        handed_on: n(&c.handed_on),
         active_sessions: queue::tracked_sessions() as f64,
         wait_ms: timing(&stats::WAIT_TIMES),
         hold_ms: timing(&stats::HOLD_TIMES),
