@@ -11,7 +11,7 @@ import path from 'node:path'
 import { test } from 'node:test'
 
 import { inspectSessionLocks, sessionLockStats, withSessionWriteLock } from '../index.js'
-import { sleep, tempSession } from './helpers'
+import { lockChild, sleep, tempSession } from './helpers'
 
 const ino = (p: string) => fs.statSync(p, { bigint: true }).ino
 
@@ -144,4 +144,23 @@ test('a queued caller that gave up is skipped: the next one gets the sidecar, an
   assert.equal(fs.existsSync(lockPath), false, 'nobody left: removed')
   assert.deepEqual(inspectSessionLocks(path.dirname(file)), [])
   assert.equal(await withSessionWriteLock(file, { acquireTimeoutMs: 0 }, () => 'free'), 'free')
+})
+
+test('a waiter that prepared its sidecar long before the holder let go publishes it with a fresh payload', async (t) => {
+  const { file, lockPath } = tempSession(t)
+  const holder = lockChild(t, ['hold', file])
+  await holder.waitFor('held')
+  const waiting = withSessionWriteLock(file, { owner: 'late' }, () => {
+    const payload = JSON.parse(fs.readFileSync(lockPath, 'utf8'))
+    return { payload, now: Date.now() }
+  })
+  await sleep(1500) // the waiter's prepared sidecar is older than a second by now
+  holder.send('release')
+  const { payload, now } = await waiting
+  assert.equal(payload.pid, process.pid)
+  assert.equal(payload.owner, 'late')
+  for (const field of ['createdAt', 'acquiredAt']) {
+    const age = now - Date.parse(payload[field])
+    assert.ok(age >= 0 && age < 1000, `${field} is ${age} ms old: written at the grant, not when the wait began`)
+  }
 })
