@@ -9,7 +9,7 @@ import path from 'node:path'
 import { test } from 'node:test'
 
 import * as api from '../index.js'
-import { livePid, lockChild, tempSession } from './helpers'
+import { BOUNDED, livePid, lockChild, tempSession } from './helpers'
 
 const CLI = path.join(__dirname, '..', 'cli.js')
 const INDEX = path.join(__dirname, '..', 'index.js')
@@ -17,6 +17,7 @@ const INDEX = path.join(__dirname, '..', 'index.js')
 function doctor(args: string[], env: NodeJS.ProcessEnv = {}) {
   return spawnSync(process.execPath, [CLI, 'doctor', ...args], {
     encoding: 'utf8',
+    ...BOUNDED,
     env: { ...process.env, OPENCLAW_STATE_DIR: '/nonexistent-state-dir', ...env },
   })
 }

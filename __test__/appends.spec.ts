@@ -14,7 +14,7 @@ import {
   withSessionWriteLock,
   SessionWriteLockLostError,
 } from '../index.js'
-import { FIXTURES, UNDER_WINE, expectWarnings, lockChild, sleep, tempSession } from './helpers'
+import { BOUNDED, expectWarnings, FIXTURES, lockChild, sleep, tempSession, UNDER_WINE } from './helpers'
 
 const lines = (file: string) => fs.readFileSync(file, 'utf8').split('\n')
 
@@ -99,6 +99,7 @@ test('a write that fails (file size limit) is rolled back: no partial line, lock
     ['-c', `ulimit -f 64 && exec "${process.execPath}" "${script}" append-fsize "${file}" 200000`],
     {
       encoding: 'utf8',
+      ...BOUNDED,
     },
   )
   const ev = JSON.parse(child.stdout.trim().split('\n').pop()!)
@@ -208,7 +209,7 @@ test('each durability mode writes, and data/full really sync (seen with strace w
         '-e',
         `require(${JSON.stringify(index)}).appendSessionEntriesSync(${JSON.stringify(file)} + '.${mode}', { x: 1 }, { durability: '${mode}' })`,
       ],
-      { encoding: 'utf8' },
+      { encoding: 'utf8', ...BOUNDED },
     ).stderr
   assert.doesNotMatch(traced('none'), /fsync|fdatasync/)
   assert.match(traced('data'), /fdatasync\(/)

@@ -9,7 +9,7 @@ import path from 'node:path'
 import { test } from 'node:test'
 
 import * as api from '../index.js'
-import { tempSession } from './helpers'
+import { BOUNDED, tempSession } from './helpers'
 
 const noop = () => {}
 
@@ -77,7 +77,7 @@ test('a relative path resolves against the working directory, as the legacy lock
   const script = `
     const api = require(${JSON.stringify(path.join(__dirname, '..', 'index.js'))})
     api.withSessionWriteLock('agents/main/x.jsonl', {}, (lock) => console.log(lock.lockPath, lock.sessionFile))`
-  const r = spawnSync(process.execPath, ['-e', script], { cwd: dir, encoding: 'utf8' })
+  const r = spawnSync(process.execPath, ['-e', script], { cwd: dir, encoding: 'utf8', ...BOUNDED })
   const real = fs.realpathSync(dir)
   const nested = path.join('agents', 'main', 'x.jsonl')
   assert.equal(r.stdout.trim(), `${path.join(real, `${nested}.lock`)} ${path.join(dir, nested)}`)
@@ -110,7 +110,7 @@ test('a read-only session directory: EACCES naming the path, nothing written', (
     spawnSync(bin, ['-e', `require(${JSON.stringify(path.join(__dirname, '..', 'index.js'))})`], asUser).status === 0
   const node = [process.execPath, '/usr/bin/node', '/usr/local/bin/node'].find((bin) => fs.existsSync(bin) && runs(bin))
   if (!node) return t.skip('no Node binary and package checkout readable by an unprivileged user')
-  const r = spawnSync(node, ['-e', script, path.join(ro, 's.jsonl')], { encoding: 'utf8', ...asUser })
+  const r = spawnSync(node, ['-e', script, path.join(ro, 's.jsonl')], { encoding: 'utf8', ...BOUNDED, ...asUser })
   const results = JSON.parse(r.stdout)
   for (const [name, err] of Object.entries<any>(results)) {
     assert.equal(err?.code, 'EACCES', `${name}: ${JSON.stringify(err)} ${r.stderr}`)
@@ -247,7 +247,7 @@ test('the other functions check their arguments too', async (t) => {
 test('the CLI: unknown options and unreadable directories are clear errors', (t) => {
   const { dir } = tempSession(t)
   const cli = (...args: string[]) =>
-    spawnSync(process.execPath, [path.join(__dirname, '..', 'cli.js'), ...args], { encoding: 'utf8' })
+    spawnSync(process.execPath, [path.join(__dirname, '..', 'cli.js'), ...args], { encoding: 'utf8', ...BOUNDED })
   const unknown = cli('doctor', '--frobnicate')
   assert.equal(unknown.status, 2)
   assert.match(unknown.stderr, /unknown option --frobnicate/)

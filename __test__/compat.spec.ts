@@ -13,7 +13,7 @@ import {
   recoverSessionLocksOnStartup,
   resolveSessionLockMaxHoldFromTimeout,
 } from '../index.js'
-import { deadPid, livePid, lockChild, sleep, tempSession } from './helpers'
+import { BOUNDED, deadPid, livePid, lockChild, sleep, tempSession } from './helpers'
 
 const CLI = path.join(__dirname, '..', 'cli.js')
 const HOUR = 3_600_000
@@ -251,6 +251,7 @@ test('recoverSessionLocksOnStartup cleans every agent of the state directory', a
 function doctor(args: string[], stateDir?: string) {
   return spawnSync(process.execPath, [CLI, 'doctor', ...args], {
     encoding: 'utf8',
+    ...BOUNDED,
     env: { ...process.env, OPENCLAW_STATE_DIR: stateDir ?? '/nonexistent-state-dir' },
   })
 }

@@ -8,7 +8,7 @@ import path from 'node:path'
 import { test } from 'node:test'
 
 import { withSessionWriteLock, SessionWriteLockConfigError } from '../index.js'
-import { FIXTURES, lockChild, tempSession } from './helpers'
+import { BOUNDED, FIXTURES, lockChild, tempSession } from './helpers'
 
 type Ctx = Parameters<typeof tempSession>[0]
 const ENV_NAMES: Record<string, string> = {
@@ -23,6 +23,7 @@ const ENV_NAMES: Record<string, string> = {
 function resolveIn(env: NodeJS.ProcessEnv, instruction: object = {}) {
   const r = spawnSync(process.execPath, [path.join(FIXTURES, 'config-child.js'), JSON.stringify(instruction)], {
     encoding: 'utf8',
+    ...BOUNDED,
     env: { ...process.env, ...env },
   })
   assert.equal(r.status, 0, r.stderr)

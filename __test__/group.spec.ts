@@ -9,7 +9,7 @@ import path from 'node:path'
 import { test } from 'node:test'
 
 import * as api from '../index.js'
-import { FIXTURES, lockChild, sleep, tempSession } from './helpers'
+import { BOUNDED, FIXTURES, lockChild, sleep, tempSession } from './helpers'
 
 const acquisitions = () => api.sessionLockStats().acquisitions
 
@@ -115,7 +115,7 @@ test('a failed write fails every call of the batch with the same error, and is r
   const r = spawnSync(
     'sh',
     ['-c', `ulimit -f 64 && exec "${process.execPath}" "${script}" append-group-fsize "${file}" 5 10000`],
-    { encoding: 'utf8' },
+    { encoding: 'utf8', ...BOUNDED },
   )
   const ev = JSON.parse(r.stdout.trim().split('\n').at(-1)!)
   assert.deepEqual(ev.codes, ['EFBIG', 'EFBIG', 'EFBIG', 'EFBIG', 'EFBIG'], r.stdout + r.stderr)
@@ -167,7 +167,7 @@ test('an append not awaited before process.exit() in the same tick is still writ
       '-e',
       `require(${JSON.stringify(index)}).appendSessionEntries(${JSON.stringify(file)}, { last: 1 }); process.exit(0)`,
     ],
-    { encoding: 'utf8' },
+    { encoding: 'utf8', ...BOUNDED },
   )
   assert.equal(r.status, 0, r.stderr)
   assert.deepEqual(lines(file), [{ last: 1 }])

@@ -196,6 +196,13 @@ export function deadPid(): number {
   return spawnSync(process.execPath, ['-e', '']).pid as number
 }
 
+/**
+ * Options for `spawnSync` of a child that runs our code: a child that hangs is killed after two minutes,
+ * so the test fails with its name instead of blocking its file (a synchronous spawn blocks the event
+ * loop, and with it node:test's own timeout).
+ */
+export const BOUNDED = { timeout: 120_000, killSignal: 'SIGKILL' } as const
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**

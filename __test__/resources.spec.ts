@@ -6,7 +6,7 @@ import path from 'node:path'
 import { test } from 'node:test'
 
 import { withSessionWriteLock } from '../index.js'
-import { FIXTURES, expectWarnings, lockChild, tempSession } from './helpers'
+import { BOUNDED, expectWarnings, FIXTURES, lockChild, tempSession } from './helpers'
 
 const CHILD = path.join(FIXTURES, 'lock-child.js')
 
@@ -16,6 +16,7 @@ test('out of descriptors: EMFILE with a clear message, nothing leaked, and it wo
   const { file, lockPath } = tempSession(t)
   const r = spawnSync('sh', ['-c', `ulimit -n 64 && exec "${process.execPath}" "${CHILD}" emfile "${file}"`], {
     encoding: 'utf8',
+    ...BOUNDED,
   })
   const ev = JSON.parse(r.stdout.trim().split('\n').pop()!)
   assert.equal(ev.code, 'EMFILE', r.stderr)

@@ -12,7 +12,7 @@ import { test } from 'node:test'
 import { Worker } from 'node:worker_threads'
 
 import * as api from '../index.js'
-import { FIXTURES, lockChild, sleep, tempSession } from './helpers'
+import { BOUNDED, FIXTURES, lockChild, sleep, tempSession } from './helpers'
 
 const INDEX = path.join(__dirname, '..', 'index.js')
 const POSIX = process.platform !== 'win32'
@@ -162,6 +162,7 @@ test(
     const [cmd, ...args] = root ? [...asNobody, ...argv] : argv
     const r = spawnSync(cmd, args, {
       encoding: 'utf8',
+      ...BOUNDED,
       env: { ...process.env, HOME: home, OPENCLAW_CONFIG_PATH: '', OPENCLAW_STATE_DIR: '' },
     })
     assert.equal(r.status, 0, r.stderr)
@@ -352,7 +353,7 @@ test(
       const r = spawnSync(
         'strace',
         ['-f', '-qq', '-o', os.devNull, '-e', traced, ...spec.flatMap((s) => ['-e', s]), process.execPath, '-e', code],
-        { encoding: 'utf8' },
+        { encoding: 'utf8', ...BOUNDED },
       )
       return result({ status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, timedOut: false })
     }
@@ -378,7 +379,7 @@ test(
       const r = spawnSync(
         'sh',
         ['-c', `ulimit -f 64 && exec "${process.execPath}" "${script}" append-fsize "${file}" 10`],
-        { encoding: 'utf8' },
+        { encoding: 'utf8', ...BOUNDED },
       )
       const ev = JSON.parse(r.stdout.trim().split('\n').at(-1)!)
       assert.equal(ev.code, 'EFBIG', r.stdout + r.stderr)
@@ -432,7 +433,7 @@ test('small ones: read() through a symlink, a dangling symlinked directory, EINT
         '-e',
         code,
       ],
-      { encoding: 'utf8' },
+      { encoding: 'utf8', ...BOUNDED },
     )
     assert.deepEqual(JSON.parse(r.stdout.trim().split('\n').at(-1)!), { ok: true }, r.stderr)
     assert.match(fs.readFileSync(trace, 'utf8'), /flock\(.*EINTR.*\(INJECTED\)/, 'the fault was injected')
@@ -472,7 +473,7 @@ test(
     })()`
     const run = (argv: string[]) => {
       const [cmd, ...args] = root ? [...asNobody, ...argv] : argv
-      return spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, OPENCLAW_STATE_DIR: dir } })
+      return spawnSync(cmd, args, { encoding: 'utf8', ...BOUNDED, env: { ...process.env, OPENCLAW_STATE_DIR: dir } })
     }
     const r = run([process.execPath, '-e', code])
     assert.equal(r.status, 0, r.stderr)

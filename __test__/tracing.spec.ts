@@ -10,7 +10,7 @@ import path from 'node:path'
 import { test } from 'node:test'
 
 import * as api from '../index.js'
-import { deadPid, expectWarnings, lockChild, namesVanishWhileOpen, sleep, tempSession } from './helpers'
+import { BOUNDED, deadPid, expectWarnings, lockChild, namesVanishWhileOpen, sleep, tempSession } from './helpers'
 
 const EVENTS = ['wait', 'acquire', 'release', 'revoke', 'takeover', 'repair'] as const
 type Event = { name: (typeof EVENTS)[number]; message: any }
@@ -267,7 +267,7 @@ test('a subscriber that throws cannot leave the lock held or the transcript half
       console.log(JSON.stringify({ errors, held: api.inspectSessionLocks(${JSON.stringify(path.dirname(file))}).length }))
     })()
   `
-  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' })
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', ...BOUNDED })
   assert.equal(r.status, 0, r.stderr)
   const out = JSON.parse(r.stdout)
   assert.equal(out.held, 0, 'no sidecar left')

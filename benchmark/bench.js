@@ -105,6 +105,8 @@ const SIZES = QUICK
       scale: 10_000,
     }
 const LOCKS = NAMES.filter((n) => n !== 'raw')
+/** The other libraries (and the legacy lock): what they do under load is what the bench reports. */
+const PEERS = ['legacy', 'proper-lockfile', 'fs-safe', 'fs-ext']
 const WORKER = path.join(__dirname, 'worker.js')
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'swl-bench-'))
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
@@ -116,6 +118,12 @@ function freshDir(label) {
   return dir
 }
 
+/** Every worker process still running, so that none outlives a metric that failed, or the bench. */
+const running = new Set()
+const killWorkers = () => {
+  for (const proc of running) proc.kill('SIGKILL')
+}
+
 class Worker {
   constructor(mode, contender, target, args = [], nodeArgs = []) {
     this.events = []
@@ -123,6 +131,8 @@ class Worker {
     this.proc = spawn(process.execPath, [...nodeArgs, WORKER, mode, contender, target, ...args.map(String)], {
       stdio: ['pipe', 'pipe', 'inherit'],
     })
+    running.add(this.proc)
+    this.proc.on('exit', () => running.delete(this.proc))
     let buf = ''
     this.proc.stdout.setEncoding('utf8').on('data', (chunk) => {
       buf += chunk
@@ -144,9 +154,14 @@ class Worker {
     for (;;) {
       const i = this.events.findIndex(pred)
       if (i >= 0) return this.events.splice(i, 1)[0]
-      if (this.proc.exitCode !== null) throw new Error(`worker exited (${this.proc.exitCode}) before the event`)
+      if (this.proc.exitCode !== null) throw new Error(this.failure() ?? `worker exited (${this.proc.exitCode})`)
       await new Promise((r) => this.waiters.push(r))
     }
+  }
+
+  /** What the worker reported when its contender threw, if it did. */
+  failure() {
+    return this.events.find((e) => e.event === 'error')?.message
   }
 
   send(cmd) {
@@ -155,7 +170,7 @@ class Worker {
 
   async result() {
     const code = await this.exited
-    if (code !== 0) throw new Error(`worker failed with ${code}`)
+    if (code !== 0) throw new Error(this.failure() ?? `worker failed with ${code}`)
     return this.events.at(-1)
   }
 }
@@ -358,13 +373,24 @@ const fmt = (v, digits = 2) =>
 
 async function main() {
   const results = {}
+  const peerFailures = []
   const run = async (metric, fn, contenders) => {
     results[metric] = {}
     if (ONLY && !ONLY.includes(metric)) return
     for (const c of contenders) {
       if (ONLY_CONTENDERS && !ONLY_CONTENDERS.includes(c)) continue
       process.stderr.write(`  ${metric}: ${c}\n`)
-      results[metric][c] = await fn(c)
+      try {
+        results[metric][c] = await fn(c)
+      } catch (err) {
+        killWorkers()
+        // A peer that fails under the load is a finding about that peer, reported in its column; a
+        // failure of ours or of a baseline (raw, naive-wx) is a failure of the bench.
+        if (!PEERS.includes(c)) throw err
+        const why = String(err?.message ?? err).split('\n')[0]
+        peerFailures.push(`${c} failed in ${metric}: ${why}`)
+        results[metric][c] = { failed: why }
+      }
     }
   }
   const started = Date.now()
@@ -395,7 +421,10 @@ async function main() {
     ['2. handoff, p99 (ms)', (c) => r.handoff[c]?.p99Ms],
     ['3. appends, one process (records/s)', (c) => r.throughput[c]?.recordsPerSec],
     [`4. contended appends, ${SIZES.appenders}×${SIZES.perAppender} (records/s)`, (c) => r.contended[c]?.recordsPerSec],
-    ['4. lines written / torn', (c) => r.contended[c] && `${r.contended[c].lines} / ${r.contended[c].torn}`],
+    [
+      '4. lines written / torn',
+      (c) => r.contended[c] && (r.contended[c].failed ? 'failed' : `${r.contended[c].lines} / ${r.contended[c].torn}`),
+    ],
     ['4. longest single append (ms)', (c) => r.contended[c]?.longestMs],
     ['5. event-loop delay p99 (ms)', (c) => r.eventLoop[c]?.p99DelayMs],
     ['5. readFile latency, waiting ÷ idle', (c) => r.eventLoop[c]?.readFileRatio],
@@ -403,7 +432,7 @@ async function main() {
     [`5. drain ${SIZES.waiters} waiters after release (ms)`, (c) => r.eventLoop[c]?.drainMs],
     [
       `6. ${SIZES.scale} sessions: descriptors before → after`,
-      (c) => r.scale[c] && `${r.scale[c].fdsBefore} → ${r.scale[c].fdsAfter}`,
+      (c) => (r.scale[c]?.fdsBefore === undefined ? undefined : `${r.scale[c].fdsBefore} → ${r.scale[c].fdsAfter}`),
     ],
     [`6. ${SIZES.scale} sessions: RSS growth (MB)`, (c) => r.scale[c]?.rssGrowthMb],
     [`6. ${SIZES.scale} sessions: JS heap growth (MB)`, (c) => r.scale[c]?.heapGrowthMb],
@@ -495,6 +524,7 @@ async function main() {
     `session-write-lock benchmark${QUICK ? ' (quick)' : ''}, ${new Date().toISOString().slice(0, 10)}, ${machine}`,
     `files under ${os.tmpdir()}; ${((Date.now() - started) / 1000).toFixed(0)} s`,
     ...(FS_EXT_SKIPPED ? [`fs-ext skipped: ${FS_EXT_SKIPPED}`] : []),
+    ...peerFailures,
     '',
     ...lines,
     '',
@@ -511,8 +541,12 @@ async function main() {
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`${err?.stack ?? err}\n`)
-  fs.rmSync(root, { recursive: true, force: true })
-  process.exitCode = 1
-})
+main()
+  .catch((err) => {
+    process.stderr.write(`${err?.stack ?? err}\n`)
+    process.exitCode = 1
+  })
+  .finally(() => {
+    killWorkers()
+    fs.rmSync(root, { recursive: true, force: true })
+  })

@@ -17,6 +17,9 @@ const ENTRY = { role: 'assistant', content: 'x'.repeat(960), model: 'bench', usa
 
 function commands(handlers) {
   let buf = ''
+  // The bench is gone (it ended, or was killed): so is this worker, even with its lock's waits blocking
+  // threads that would keep process.exit() from returning (fs-ext).
+  process.stdin.on('end', () => process.kill(process.pid, 'SIGKILL'))
   process.stdin.setEncoding('utf8').on('data', (chunk) => {
     buf += chunk
     for (let nl; (nl = buf.indexOf('\n')) >= 0; buf = buf.slice(nl + 1)) handlers[buf.slice(0, nl)]?.()
@@ -275,7 +278,13 @@ async function main() {
   return MODES[mode](lock)
 }
 
-main().catch((err) => {
+/** How a contender failed, for the bench to report (its stack goes to stderr). */
+function failed(err) {
   process.stderr.write(`${err?.stack ?? err}\n`)
+  out({ event: 'error', message: String(err?.message ?? err).split('\n')[0] })
   process.exit(1)
-})
+}
+
+process.on('uncaughtException', failed)
+process.on('unhandledRejection', failed)
+main().catch(failed)

@@ -41,15 +41,15 @@ if grep -qi libnode <<<"$imports"; then echo "FAIL: the addon imports libnode.dl
 
 export WINEPREFIX="$PWD/$work/prefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 if [ ! -f "$WINEPREFIX/system.reg" ]; then
-  wineboot --init >/dev/null 2>&1 || true
-  wineserver -w
+  timeout -k 10 300 wineboot --init >/dev/null 2>&1 || true
+  timeout -k 10 120 wineserver -w || true
 fi
 cp "$work/shims/bcryptprimitives.dll" "$WINEPREFIX/drive_c/windows/system32/"
 
 # The engine's own unit tests (cargo test), as Windows executables.
 echo "== cargo test (x86_64-pc-windows-gnu) under Wine"
 CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine \
-  cargo test --quiet --locked --target x86_64-pc-windows-gnu --no-default-features 2>&1 | grep -v '^$'
+  timeout -k 10 900 cargo test --quiet --locked --target x86_64-pc-windows-gnu --no-default-features 2>&1 | grep -v '^$'
 
 version=$(node -p process.versions.node)
 if [ ! -x "$work/node/package/bin/node.exe" ]; then
@@ -86,9 +86,19 @@ status=0
 for spec in "${specs[@]}"; do
   tap="${spec##*/}.tap"
   # Wine's Node cannot write to a Unix pipe, so its output goes to a file.
+  # Each test has 5 minutes, each file 10: a hang fails that file, with what it printed so far.
+  started=$SECONDS spec_status=0
   (cd "$work/pkg" && SWL_TEST_UNDER_WINE=1 NAPI_RS_NATIVE_LIBRARY_PATH="$(winepath -w "$PWD/../session-write-lock.win32-x64.node")" \
-    wine "../node/package/bin/node.exe" --test --test-reporter=tap "__test__/${spec}.spec.js" > "../${tap}" 2>&1) || status=1
-  echo "== ${spec}.spec under Wine: $(grep -E '^# (pass|fail|skipped)' "$work/${tap}" | tr '\n' ' ')"
+    timeout -k 10 600 wine "../node/package/bin/node.exe" --test --test-timeout=300000 --test-reporter=tap \
+    "__test__/${spec}.spec.js" > "../${tap}" 2>&1) || spec_status=$?
+  echo "== ${spec}.spec under Wine ($((SECONDS - started)) s): $(grep -E '^# (pass|fail|skipped)' "$work/${tap}" | tr '\n' ' ')"
+  if [ "$spec_status" != 0 ]; then
+    status=1
+    if [ "$spec_status" = 124 ]; then
+      echo "   TIMED OUT after 600 s; its output so far:" && tail -n 40 "$work/${tap}" | sed 's/^/   /'
+      wineserver -k 2>/dev/null || true
+    fi
+  fi
   grep -E '^ok .*# SKIP' "$work/${tap}" | sed 's/^/   /' || true
   if grep -q '^not ok' "$work/${tap}"; then grep -A 30 '^not ok' "$work/${tap}"; status=1; fi
 done
