@@ -30,8 +30,11 @@ const env = {
   npm_config_update_notifier: 'false',
 }
 
+/** A child of these tests (npm installs among them) that hangs is killed, and fails its test. */
+const LIMIT = { timeout: 600_000, killSignal: 'SIGKILL' } as const
+
 function npm(args: string[], cwd: string) {
-  return execFileSync(NPM, args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+  return execFileSync(NPM, args, { cwd, env, encoding: 'utf8', ...LIMIT, stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
 /** `npm run pack:local`, as a user runs it: the package's tarball and this platform's binary package's. */
@@ -41,6 +44,7 @@ function tarballs(work: string) {
     cwd: ROOT,
     env,
     encoding: 'utf8',
+    ...LIMIT,
   })
   const { package: root, binary: native } = JSON.parse(packed)
   const listing = (tgz: string) =>
@@ -99,7 +103,12 @@ test(
     const dir = path.join(work, 'app')
     fs.mkdirSync(dir)
     fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }))
-    const install = spawnSync(NPM, ['install', '--no-package-lock', packs.root], { cwd: dir, env, encoding: 'utf8' })
+    const install = spawnSync(NPM, ['install', '--no-package-lock', packs.root], {
+      cwd: dir,
+      env,
+      encoding: 'utf8',
+      ...LIMIT,
+    })
     assert.equal(install.status, 0, install.stderr)
     assert.doesNotMatch(install.stderr, /warn/i, 'installing the package prints no warning')
     const r = spawnSync(
@@ -108,7 +117,7 @@ test(
         '-e',
         "try { require('session-write-lock') } catch (e) { console.log(JSON.stringify({ code: e.code, expected: e.expectedPackage, message: e.message })) }",
       ],
-      { cwd: dir, env, encoding: 'utf8' },
+      { cwd: dir, env, encoding: 'utf8', ...LIMIT },
     )
     const err = JSON.parse(r.stdout)
     assert.equal(err.code, 'SESSION_WRITE_LOCK_NO_BINARY')
@@ -180,12 +189,13 @@ for (const flavour of ['esm', 'cjs'] as const) {
             )
       // The README's TypeScript, as written, type-checks in the same strict project.
       if (flavour === 'esm') readmeSnippets(dir)
-      const tsc = spawnSync(process.execPath, [TSC, '-p', dir], { cwd: dir, env, encoding: 'utf8' })
+      const tsc = spawnSync(process.execPath, [TSC, '-p', dir], { cwd: dir, env, encoding: 'utf8', ...LIMIT })
       assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr)
       const run = spawnSync(process.execPath, [path.join(dir, 'out', 'example.js')], {
         cwd: dir,
         env,
         encoding: 'utf8',
+        ...LIMIT,
       })
       assert.equal(run.status, 0, run.stderr)
       const report = JSON.parse(run.stdout)
@@ -204,7 +214,7 @@ for (const flavour of ['esm', 'cjs'] as const) {
         },
       )
       const bin = path.join(dir, 'node_modules', '.bin', 'session-write-lock')
-      const doctor = spawnSync(bin, ['doctor', '--json', work], { cwd: dir, env, encoding: 'utf8' })
+      const doctor = spawnSync(bin, ['doctor', '--json', work], { cwd: dir, env, encoding: 'utf8', ...LIMIT })
       assert.equal(doctor.status, 0, doctor.stderr)
       assert.equal(JSON.parse(doctor.stdout).problems, 0)
     },
