@@ -230,7 +230,7 @@ async function holdDuring(sessionFile, options, callback, span) {
   const s = withSettings(o)
   const pending = acquireHandle(sessionFile, s)
   const id = typeof pending === 'number' ? pending : await pending
-  const lock = new SessionWriteLock(id, sessionFile, { ...s, keepAliveMs: s.maxHoldMs }, span)
+  const lock = new SessionWriteLock(id, sessionFile, { ...s, keepAlive: true }, span)
   const leave = lock[kEnter]()
   try {
     return await runHolding(lock, fn)

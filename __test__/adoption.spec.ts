@@ -112,6 +112,32 @@ test('a holder that awaits forever with maxHoldMs Infinity keeps its process ali
   assert.equal(r.signal, 'SIGTERM', 'it was still holding when the test stopped it')
 })
 
+test('a holder awaiting only lock.signal is kept alive until the watchdog revokes it, then its process exits', (t) => {
+  const { file } = tempSession(t)
+  const code = `
+    const api = require(${JSON.stringify(INDEX)})
+    api.withSessionWriteLock(${JSON.stringify(file)}, { maxHoldMs: 300 }, (lock) =>
+      new Promise((resolve) => lock.signal.addEventListener('abort', () => { console.log('revoked'); resolve() })),
+    )`
+  const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 5000 })
+  assert.equal(r.status, 0, `${r.signal} ${r.stderr}`)
+  assert.equal(r.stdout.trim(), 'revoked')
+})
+
+test('once its holds have ended, nothing of the lock keeps a process alive', (t) => {
+  const { file } = tempSession(t)
+  const code = `
+    const api = require(${JSON.stringify(INDEX)})
+    const started = performance.now()
+    const hold = () => api.withSessionWriteLock(${JSON.stringify(file)}, () => new Promise((r) => setTimeout(r, 5)))
+    Promise.all([hold(), hold(), hold()]).then(hold).then(() => {
+      process.on('exit', () => console.log(Math.round(performance.now() - started)))
+    })`
+  const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 5000 })
+  assert.equal(r.status, 0, `it did not exit by itself: ${r.signal} ${r.stderr}`)
+  assert.ok(Number(r.stdout) < 2000, `it exited ${r.stdout} ms after it started`)
+})
+
 test('who holds, in words: the owner option in the payload, the timeout, the notice, inspection and doctor', async (t) => {
   const { dir, file, lockPath } = tempSession(t)
   const child = lockChild(t, ['hold-owner', file, 'run-8f2 (telegram #ops)'])

@@ -25,11 +25,21 @@ const kSpan = Symbol('span')
 const MAX_TIMER_MS = 2 ** 31 - 1
 
 /**
- * A timer that keeps the event loop alive for `ms` (until the watchdog could fire); one that repeats,
- * for as long as the hold lasts, when that is longer than a timer can wait (`Infinity`, `1e300`).
+ * Keeps this thread's event loop alive while a callback-scoped hold of it is live (held, not yet
+ * released nor revoked), so that a callback awaiting only `lock.signal` is still there to see the
+ * revocation. One timer for all of them, referenced while any is live: a timer per hold cost a timer
+ * insertion and removal on every acquisition, the slowest step between a handoff and its callback.
  */
-function keepAlive(ms) {
-  return ms <= MAX_TIMER_MS ? setTimeout(() => {}, ms) : setInterval(() => {}, MAX_TIMER_MS)
+let keptAlive = 0
+let keeper
+function keepAlive(lock) {
+  lock[kKeepAlive] = true
+  if (keptAlive++ === 0) (keeper ??= setInterval(() => {}, MAX_TIMER_MS)).ref()
+}
+function stopKeepingAlive(lock) {
+  if (!lock[kKeepAlive]) return
+  lock[kKeepAlive] = false
+  if (--keptAlive === 0) keeper.unref()
 }
 
 /** Locks of this thread that are held right now, by native id, for revocation events. */
@@ -38,6 +48,7 @@ const live = new Map()
 /** Marks a lock of this thread lost and aborts its signal; returns the error that says so. */
 function markLost(lock, reason) {
   live.delete(lock[kId])
+  stopKeepingAlive(lock)
   const error = new SessionWriteLockLostError(`session write lock lost (${reason}): ${lock.lockPath}`, {
     lockPath: lock.lockPath,
     reason,
@@ -91,13 +102,19 @@ process.on('exit', () => {
 /** A held session lock, as the callback of `withSessionWriteLock` sees it. */
 class SessionWriteLock {
   /**
-   * `keepAliveMs`: for callback-scoped holds, keep the event loop alive until the watchdog could fire,
-   * so that a callback awaiting only `lock.signal` is still there to see the revocation. `span`: the
+   * `keepAlive`: for callback-scoped holds, keep the event loop alive while the hold is live, so that
+   * a callback awaiting only `lock.signal` is still there to see the revocation. `span`: the
    * tracing context of the call that took it (`lib/trace.js`), filled in at acquisition and release.
    */
-  constructor(id, sessionFile, { onRevoked, durability = 'none', keepAliveMs, owner } = {}, span = undefined) {
+  constructor(
+    id,
+    sessionFile,
+    { onRevoked, durability = 'none', keepAlive: kept = false, owner } = {},
+    span = undefined,
+  ) {
     this[kId] = id
-    this[kKeepAlive] = keepAliveMs === undefined ? undefined : keepAlive(keepAliveMs + 1000)
+    this[kKeepAlive] = false
+    if (kept) keepAlive(this)
     this[kController] = undefined // created on first use of `signal`: most holds never look at it
     this[kHolders] = 0
     this[kReleased] = false
@@ -201,7 +218,7 @@ class SessionWriteLock {
    * Idempotent. Returns whether it was held until now.
    */
   [kRelease]() {
-    clearInterval(this[kKeepAlive])
+    stopKeepingAlive(this)
     const unreported = live.get(this[kId]) === this
     live.delete(this[kId])
     this[kReleased] = true
