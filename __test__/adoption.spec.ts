@@ -124,6 +124,19 @@ test('a holder awaiting only lock.signal is kept alive until the watchdog revoke
   assert.equal(r.stdout.trim(), 'revoked')
 })
 
+test('a revoked hold whose callback never settles no longer keeps its process alive', (t) => {
+  const { file } = tempSession(t)
+  const code = `
+    const api = require(${JSON.stringify(INDEX)})
+    const started = performance.now()
+    process.on('exit', () => console.log(Math.round(performance.now() - started)))
+    api.withSessionWriteLock(${JSON.stringify(file)}, { maxHoldMs: 300 }, () => new Promise(() => {}))`
+  const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 5000 })
+  assert.equal(r.status, 0, `it did not exit by itself: ${r.signal} ${r.stderr}`)
+  const ms = Number(r.stdout)
+  assert.ok(ms >= 300 && ms < 2000, `it exited ${r.stdout.trim()} ms after it started (revoked at 300 ms)`)
+})
+
 test('once its holds have ended, nothing of the lock keeps a process alive', (t) => {
   const { file } = tempSession(t)
   const code = `
