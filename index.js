@@ -15,6 +15,7 @@ const {
   SessionWriteLock,
   kAppendEncoded,
   kEnter,
+  keepAlive,
   revokeAllHere,
   isLost,
   isReleased,
@@ -25,6 +26,7 @@ const cleanup = require('./lib/cleanup')
 const signals = require('./lib/signals')
 const trace = require('./lib/trace')
 const group = require('./lib/group')
+const { noticeAfter } = require('./lib/notices')
 
 const { fromNative, invalidArgValue, SessionWriteLockAbortedError, SessionWriteLockReentrancyError } = errors
 
@@ -159,11 +161,13 @@ function acquireHandle(sessionFile, o) {
 async function waitForTicket(ticket, sessionFile, o) {
   const { signal } = o
   const started = performance.now()
-  trace.waiting(path.resolve(sessionFile), o.owner)
+  trace.waiting(sessionFile, o.owner)
   const onAbort = () => native.cancelLock(ticket)
   signal?.addEventListener('abort', onAbort, { once: true })
   const notice =
-    o.noticeAfterMs <= MAX_TIMER_MS ? setTimeout(() => noticeWait(sessionFile, o, started), o.noticeAfterMs) : undefined
+    o.noticeAfterMs <= MAX_TIMER_MS
+      ? noticeAfter(o.noticeAfterMs, () => noticeWait(sessionFile, o, started))
+      : undefined
   try {
     // 0: the lock the kernel handed over met a further wait (a live legacy holder, a settling takeover).
     let id = 0
@@ -172,7 +176,7 @@ async function waitForTicket(ticket, sessionFile, o) {
   } catch (err) {
     throw fromNative(err, { cause: signal?.reason })
   } finally {
-    clearTimeout(notice)
+    if (notice) notice.done = true
     signal?.removeEventListener('abort', onAbort)
   }
 }
@@ -230,11 +234,14 @@ async function holdDuring(sessionFile, options, callback, span) {
   const s = withSettings(o)
   const pending = acquireHandle(sessionFile, s)
   const id = typeof pending === 'number' ? pending : await pending
-  const lock = new SessionWriteLock(id, sessionFile, { ...s, keepAlive: true }, span)
+  const lock = new SessionWriteLock(id, sessionFile, s, span)
   const leave = lock[kEnter]()
   try {
-    return await runHolding(lock, fn)
+    const running = runHolding(lock, fn)
+    keepAlive(lock)
+    return await running
   } catch (err) {
+    keepAlive(lock) // the callback threw before it returned a promise; onError may await
     if (o.onError) {
       try {
         await runHolding(lock, () => o.onError(err, lock))

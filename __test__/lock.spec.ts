@@ -234,6 +234,51 @@ test('acquireTimeoutMs: Infinity waits as long as it takes', async (t) => {
   await holding
 })
 
+test('each wait gets its one notice at its own noticeAfterMs, and a wait that ended first gets none', async (t) => {
+  const { file } = tempSession(t)
+  let release!: () => void
+  const holding = withSessionWriteLock(file, {}, () => new Promise<void>((r) => (release = r)))
+  const notices: Array<{ who: string; waitedMs: number }> = []
+  const waiter = (who: string, noticeAfterMs: number, signal?: AbortSignal) =>
+    withSessionWriteLock(
+      file,
+      { noticeAfterMs, signal, onWait: (n) => notices.push({ who, waitedMs: n.waitedMs }) },
+      () => who,
+    )
+  const early = waiter('early', 100, AbortSignal.timeout(40)).catch((e) => e.code)
+  const late = waiter('late', 400)
+  const soon = waiter('soon', 100)
+  const again = waiter('again', 100)
+  await sleep(250)
+  assert.deepEqual(notices.map((n) => n.who).sort(), ['again', 'soon'], 'the 100 ms waits noticed, not the ended one')
+  await sleep(350)
+  assert.deepEqual(notices.map((n) => n.who).sort(), ['again', 'late', 'soon'])
+  for (const n of notices)
+    assert.ok(n.waitedMs >= (n.who === 'late' ? 400 : 100), `${n.who} noticed early: ${n.waitedMs}`)
+  release()
+  assert.deepEqual(await Promise.all([early, late, soon, again]), [
+    'SESSION_WRITE_LOCK_ABORTED',
+    'late',
+    'soon',
+    'again',
+  ])
+  await holding
+  assert.equal(notices.length, 3, 'one notice each, never two')
+})
+
+test('a relative session path is resolved against the working directory of its acquisition', async (t) => {
+  const { dir, file } = tempSession(t)
+  const cwd = process.cwd()
+  t.after(() => process.chdir(cwd))
+  process.chdir(dir)
+  const here = process.cwd()
+  const seen = await withSessionWriteLock(path.basename(file), {}, (lock) => {
+    process.chdir(os.tmpdir())
+    return lock.sessionFile
+  })
+  assert.equal(seen, path.join(here, path.basename(file)))
+})
+
 test('the lock object is dead once its callback has settled', async (t) => {
   const { file } = tempSession(t)
   const lock = await withSessionWriteLock(file, {}, (l) => l)

@@ -20,6 +20,8 @@ const kHolders = Symbol('holders')
 const kReleased = Symbol('released')
 const kRevoke = Symbol('revoke')
 const kSpan = Symbol('span')
+const kSessionFile = Symbol('sessionFile')
+const kCwd = Symbol('cwd')
 
 /** The longest delay a Node timer takes (longer ones fire at once, with a TimeoutOverflowWarning). */
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -29,10 +31,13 @@ const MAX_TIMER_MS = 2 ** 31 - 1
  * released nor revoked), so that a callback awaiting only `lock.signal` is still there to see the
  * revocation. One timer for all of them, referenced while any is live: a timer per hold cost a timer
  * insertion and removal on every acquisition, the slowest step between a handoff and its callback.
+ * Called once the callback has started (the event loop cannot end while it runs synchronously), so
+ * that not even the timer's reference comes before it; a hold released or revoked by then is left be.
  */
 let keptAlive = 0
 let keeper
 function keepAlive(lock) {
+  if (lock[kKeepAlive] || live.get(lock[kId]) !== lock) return // kept already, or no longer live
   lock[kKeepAlive] = true
   if (keptAlive++ === 0) (keeper ??= setInterval(() => {}, MAX_TIMER_MS)).ref()
 }
@@ -53,7 +58,6 @@ function markLost(lock, reason) {
     lockPath: lock.lockPath,
     reason,
   })
-  clearInterval(lock[kKeepAlive])
   trace.revoked(lock, lock[kId], error)
   lock[kController] ??= new AbortController()
   lock[kController].abort(error)
@@ -102,30 +106,34 @@ process.on('exit', () => {
 /** A held session lock, as the callback of `withSessionWriteLock` sees it. */
 class SessionWriteLock {
   /**
-   * `keepAlive`: for callback-scoped holds, keep the event loop alive while the hold is live, so that
-   * a callback awaiting only `lock.signal` is still there to see the revocation. `span`: the
-   * tracing context of the call that took it (`lib/trace.js`), filled in at acquisition and release.
+   * `settings`: those in force for the call that took it (`onRevoked`, `durability`, `owner` are read).
+   * `span`: the tracing context of that call (`lib/trace.js`), filled in at acquisition and release.
    */
-  constructor(
-    id,
-    sessionFile,
-    { onRevoked, durability = 'none', keepAlive: kept = false, owner } = {},
-    span = undefined,
-  ) {
+  constructor(id, sessionFile, { onRevoked, durability = 'none', owner } = {}, span = undefined) {
     this[kId] = id
     this[kKeepAlive] = false
-    if (kept) keepAlive(this)
     this[kController] = undefined // created on first use of `signal`: most holds never look at it
     this[kHolders] = 0
     this[kReleased] = false
     this.onRevoked = onRevoked
     this.durability = durability
     this.lockPath = native.heldLockPath(id)
-    this.sessionFile = path.resolve(sessionFile)
+    // Resolved when first read (most holds never read it), against the directory of now.
+    this[kSessionFile] = sessionFile
+    this[kCwd] = path.isAbsolute(sessionFile) ? undefined : process.cwd()
     this.owner = owner
     this[kSpan] = span
     live.set(id, this)
     trace.acquired(this, id, span)
+  }
+
+  /** The transcript, as an absolute path. */
+  get sessionFile() {
+    if (this[kCwd] !== undefined) {
+      this[kSessionFile] = path.resolve(this[kCwd], this[kSessionFile])
+      this[kCwd] = undefined
+    }
+    return this[kSessionFile]
   }
 
   /** Aborted, with a `SessionWriteLockLostError` as its reason, if the hold is revoked. */
@@ -218,12 +226,12 @@ class SessionWriteLock {
    * Idempotent. Returns whether it was held until now.
    */
   [kRelease]() {
-    stopKeepingAlive(this)
     const unreported = live.get(this[kId]) === this
     live.delete(this[kId])
     this[kReleased] = true
     trace.releasing(this, this[kId], this[kSpan])
     const lost = native.releaseLock(this[kId])
+    stopKeepingAlive(this) // after the release, which a waiter of another process may be woken by
     // Revoked while the callback was busy (a synchronous step past maxHoldMs), and the revocation
     // listener has not run yet: report it now, exactly once (the listener finds nothing left).
     if (lost !== null && unreported && lost !== 'released') notifyRevoked(this, lost)
@@ -241,4 +249,14 @@ function isReleased(lock) {
   return lock[kReleased]
 }
 
-module.exports = { MAX_TIMER_MS, SessionWriteLock, kRelease, kAppendEncoded, kEnter, revokeAllHere, isLost, isReleased }
+module.exports = {
+  MAX_TIMER_MS,
+  SessionWriteLock,
+  kRelease,
+  kAppendEncoded,
+  kEnter,
+  keepAlive,
+  revokeAllHere,
+  isLost,
+  isReleased,
+}

@@ -65,8 +65,9 @@ function spanContext(name, sessionFile, options) {
 }
 
 /** A call has to wait: who holds the lock it waits for. */
-function waiting(sessionFile, owner) {
+function waiting(file, owner) {
   if (!channels.wait.hasSubscribers) return
+  const sessionFile = path.resolve(file)
   let lockPath
   try {
     lockPath = native.sidecarPathFor(sessionFile)
