@@ -1,7 +1,7 @@
 //! The exclusive kernel lock on an open sidecar, and waiting for it on a thread we own.
 //!
 //! `flock` has no asynchronous form, so a contended wait blocks one dedicated thread per session (never
-//! the event loop, never the libuv pool). The kernel wakes that thread the moment the holder closes its
+//! the event loop, never the libuv pool; threads are reused, see `waiter_threads`). The kernel wakes that thread the moment the holder closes its
 //! descriptor, which is what makes a cross-process handoff take microseconds instead of a poll interval.
 //! On Windows the lock is `LockFileEx` on a byte range instead, with the same semantics: exclusive per
 //! handle, released when the handle closes.
@@ -191,36 +191,33 @@ impl KernelWait {
             created,
         });
         let worker = Arc::clone(&wait);
-        std::thread::Builder::new()
-            .name("swl-flock-wait".into())
-            .stack_size(256 * 1024)
-            .spawn(move || {
-                let result = lock_blocking(&file).map(|()| file);
-                let claimant = {
-                    let mut state = worker.state();
-                    match std::mem::replace(&mut *state, State::Handing) {
-                        State::Waiting { claimant } => claimant,
-                        _ => None,
-                    }
-                };
-                match claimant {
-                    // A panic there must still end the wait (below), or its waiter would wait on.
-                    Some(claimant) => {
-                        let created = worker.created;
-                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-                            claimant(result, created)
-                        }));
-                    }
-                    // Nobody wants it: unlock, and dropping `result` closes the descriptor.
-                    None => {
-                        if let Ok(file) = &result {
-                            unlock_before_close(file);
-                        }
+        crate::waiter_threads::run(Box::new(move || {
+            let result = lock_blocking(&file).map(|()| file);
+            let claimant = {
+                let mut state = worker.state();
+                match std::mem::replace(&mut *state, State::Handing) {
+                    State::Waiting { claimant } => claimant,
+                    _ => None,
+                }
+            };
+            match claimant {
+                // A panic there must still end the wait (below), or its waiter would wait on.
+                Some(claimant) => {
+                    let created = worker.created;
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                        claimant(result, created)
+                    }));
+                }
+                // Nobody wants it: unlock, and dropping `result` closes the descriptor.
+                None => {
+                    if let Ok(file) = &result {
+                        unlock_before_close(file);
                     }
                 }
-                *worker.state() = State::Finished;
-                worker.done.send_replace(true);
-            })?;
+            }
+            *worker.state() = State::Finished;
+            worker.done.send_replace(true);
+        }))?;
         Ok(wait)
     }
 

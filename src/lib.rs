@@ -24,6 +24,7 @@ pub mod staleness;
 pub mod stats;
 #[cfg(test)]
 mod test_support;
+pub mod waiter_threads;
 
 #[cfg(feature = "node")]
 pub mod node;
