@@ -26,7 +26,7 @@ const cleanup = require('./lib/cleanup')
 const signals = require('./lib/signals')
 const trace = require('./lib/trace')
 const group = require('./lib/group')
-const { noticeAfter } = require('./lib/notices')
+const { noticeAfter, endNotice } = require('./lib/notices')
 
 const { fromNative, invalidArgValue, SessionWriteLockAbortedError, SessionWriteLockReentrancyError } = errors
 
@@ -176,7 +176,7 @@ async function waitForTicket(ticket, sessionFile, o) {
   } catch (err) {
     throw fromNative(err, { cause: signal?.reason })
   } finally {
-    if (notice) notice.done = true
+    if (notice) endNotice(notice)
     signal?.removeEventListener('abort', onAbort)
   }
 }
@@ -241,8 +241,8 @@ async function holdDuring(sessionFile, options, callback, span) {
     keepAlive(lock)
     return await running
   } catch (err) {
-    keepAlive(lock) // the callback threw before it returned a promise; onError may await
     if (o.onError) {
+      keepAlive(lock) // the callback may have thrown before it returned a promise; onError may await
       try {
         await runHolding(lock, () => o.onError(err, lock))
       } catch (hookError) {

@@ -266,6 +266,34 @@ test('each wait gets its one notice at its own noticeAfterMs, and a wait that en
   assert.equal(notices.length, 3, 'one notice each, never two')
 })
 
+test('thousands of waits that end behind a long one leave the notices of the waits still going intact', async (t) => {
+  const long = tempSession(t, 'long.jsonl').file
+  const busy = tempSession(t, 'busy.jsonl').file
+  const notices: string[] = []
+  const opts = (who: string) => ({ noticeAfterMs: 700, onWait: () => notices.push(who) })
+  const hold = (file: string) => {
+    let release!: () => void
+    const held = withSessionWriteLock(file, {}, () => new Promise<void>((r) => (release = r)))
+    return { held, release: () => release() }
+  }
+  const first = hold(long)
+  const head = withSessionWriteLock(long, opts('head'), () => 'head') // its notice is due first
+  const b = hold(busy)
+  const behind = Array.from({ length: 3000 }, (_, i) => withSessionWriteLock(busy, opts(`behind-${i}`), () => i))
+  await sleep(20)
+  b.release()
+  await Promise.all(behind) // 3000 waits ended out of order, behind the head's
+  await b.held
+  const b2 = hold(busy)
+  const last = withSessionWriteLock(busy, opts('last'), () => 'last')
+  await sleep(1200)
+  assert.deepEqual(notices.sort(), ['head', 'last'])
+  first.release()
+  b2.release()
+  assert.deepEqual(await Promise.all([head, last]), ['head', 'last'])
+  await Promise.all([first.held, b2.held])
+})
+
 test('a relative session path is resolved against the working directory of its acquisition', async (t) => {
   const { dir, file } = tempSession(t)
   const cwd = process.cwd()
