@@ -457,7 +457,7 @@ fn deliver_on_grant(
     Box::new(move |result, created| {
         let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
         let Slot::Armed(turn) = std::mem::replace(&mut *guard, Slot::Taken) else {
-            return;
+            return None;
         };
         turn.set_kernel_wait(None);
         let path = &p.target.lock_path;
@@ -465,7 +465,8 @@ fn deliver_on_grant(
             Ok(file) => file,
             Err(e) => {
                 drop(guard);
-                return p.deliver(Finished::Failed(LockError::io("flock", path, e)));
+                p.deliver(Finished::Failed(LockError::io("flock", path, e)));
+                return None;
             }
         };
         let owner = p.settings.owner.as_deref();
@@ -479,10 +480,11 @@ fn deliver_on_grant(
                     claimed,
                     p.started,
                 )));
-                // Closed only now: the last close of an unlinked file frees it, which costs as much
-                // as the claim. (Other waiters on the released sidecar then move on to ours.)
-                drop(file);
-                return;
+                // Unlocked now, so that other processes' waiters on the released sidecar move on
+                // to ours; closed once the caller's thread has had its CPU: the last close of an
+                // unlinked file frees it, which costs as much as the claim.
+                let _ = kernel_lock::unlock(&file);
+                return Some(file);
             }
             Some(Err(back)) => back,
             None => None,
@@ -500,7 +502,7 @@ fn deliver_on_grant(
                             created: next.created,
                         };
                         *guard = Slot::Again(turn, blocked, ready);
-                        return;
+                        return None;
                     }
                     // Free (or just created, empty): the sidecar to claim is that one.
                     Ok(true) => (file, created) = (next.file, next.created),
@@ -515,6 +517,7 @@ fn deliver_on_grant(
             file,
             created,
         }));
+        None
     })
 }
 

@@ -152,7 +152,9 @@ pub fn is_held(file: &File) -> io::Result<bool> {
 /// What the waiting thread does with the lock once it has it, on that thread: finish the acquisition
 /// there (identity check, payload, and telling JavaScript), so that the grant wakes no other thread
 /// on its way. Gets the locked descriptor (or the error of the wait) and whether its open created it.
-pub type OnGrant = Box<dyn FnOnce(io::Result<File>, bool) + Send>;
+/// May return a descriptor, unlocked already, to be closed a little later (`waiter_threads`): the
+/// last close of an unlinked file frees it, which is as costly as the claim.
+pub type OnGrant = Box<dyn FnOnce(io::Result<File>, bool) -> Option<File> + Send>;
 
 enum State {
     /// Blocked in the kernel; `claimant` is who gets the lock (none: nobody wants it now).
@@ -200,23 +202,26 @@ impl KernelWait {
                     _ => None,
                 }
             };
-            match claimant {
+            let leftover = match claimant {
                 // A panic there must still end the wait (below), or its waiter would wait on.
                 Some(claimant) => {
                     let created = worker.created;
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
                         claimant(result, created)
-                    }));
+                    }))
+                    .unwrap_or(None)
                 }
                 // Nobody wants it: unlock, and dropping `result` closes the descriptor.
                 None => {
                     if let Ok(file) = &result {
                         unlock_before_close(file);
                     }
+                    None
                 }
-            }
+            };
             *worker.state() = State::Finished;
             worker.done.send_replace(true);
+            leftover.map(|file| Box::new(file) as crate::waiter_threads::Leftover)
         }))?;
         Ok(wait)
     }
@@ -316,6 +321,7 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         let on_grant: OnGrant = Box::new(move |result, _created| {
             let _ = tx.send((result, std::thread::current().id()));
+            None
         });
         (on_grant, rx)
     }
