@@ -405,6 +405,30 @@ test('a missing session directory is created; an I/O error keeps its errno code 
   assert.equal(util.getSystemErrorName(err.errno), err.code, 'errno is the number Node itself would give')
 })
 
+test('a caller handed the lock in the queue never counts as timed out once its timeout passes', async (t) => {
+  const { file } = tempSession(t)
+  let release!: () => void
+  const holding = withSessionWriteLock(file, {}, () => new Promise<void>((r) => (release = r)))
+  await sleep(2)
+  const before = sessionLockStats()
+  const order: string[] = []
+  // W1's turn comes with the sidecar, claimed in the queue; W2 then holds past W1's timeout while W3
+  // still waits, so the session's queue is not empty when W1's deadline passes.
+  const w1 = withSessionWriteLock(file, { acquireTimeoutMs: 150 }, () => order.push('w1'))
+  const w2 = withSessionWriteLock(file, {}, async () => {
+    order.push('w2')
+    await sleep(400)
+  })
+  const w3 = withSessionWriteLock(file, {}, () => order.push('w3'))
+  await sleep(5)
+  release()
+  await Promise.all([holding, w1, w2, w3])
+  const after = sessionLockStats()
+  assert.deepEqual(order, ['w1', 'w2', 'w3'])
+  assert.ok(after.handedOn > before.handedOn, 'W1 was handed the sidecar in the queue')
+  assert.equal(after.timeouts - before.timeouts, 0)
+})
+
 test('stats count acquisitions, contention and timeouts, and time the hold', async (t) => {
   const { file } = tempSession(t)
   const before = sessionLockStats()

@@ -195,6 +195,14 @@ struct Pending {
 }
 
 impl Pending {
+    /// Whether its end has gone to the receiver already.
+    fn delivered(&self) -> bool {
+        self.deliver
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
+    }
+
     fn deliver(&self, finished: Finished) {
         let deliver = self
             .deliver
@@ -223,7 +231,8 @@ pub async fn wait_then(req: Box<Request>, cancel: Cancel, deliver: Deliver) {
         started,
         deliver: std::sync::Mutex::new(Some(deliver)),
     });
-    // `None`: the `flock` thread delivered it; unless its claim panicked, which this then reports.
+    // `None`: delivered already (by the `flock` thread, or a direct claim in the queue); unless the
+    // `flock` thread's claim panicked, which this then reports.
     let finished = drive(&pending, stage, &cancel).await.unwrap_or_else(|| {
         Finished::Failed(LockError::invalid("the thread waiting for the lock failed"))
     });
@@ -250,7 +259,8 @@ pub async fn wait(mut req: Box<Request>, cancel: Cancel) -> Result<HoldGuard, Lo
     }
 }
 
-/// The stages of a wait, up to its end; `None` when the `flock` thread delivered it.
+/// The stages of a wait, up to its end; `None` when it was delivered elsewhere (the `flock` thread, a
+/// direct claim).
 async fn drive(p: &Arc<Pending>, stage: Stage, cancel: &Cancel) -> Option<Finished> {
     let (target, settings, started) = (&p.target, &p.settings, p.started);
     let deadline = settings.timeout.and_then(|t| started.checked_add(t));
@@ -268,6 +278,8 @@ async fn drive(p: &Arc<Pending>, stage: Stage, cancel: &Cancel) -> Option<Finish
                         "session lock queue closed",
                     )))
                 }
+                // Claimed that way, and its channel kept for a while (`queue`): nothing timed out.
+                Err(_) if p.delivered() => return None,
                 Err(why) => return Some(Finished::Failed(interrupted(why))),
             };
             match claim(target, settings, turn, None, started) {
