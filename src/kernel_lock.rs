@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
+use crate::waiter_threads::Leftover;
+
 #[cfg(unix)]
 pub use flock::{lock_blocking, try_lock, unlock, unlock_before_close};
 #[cfg(windows)]
@@ -165,6 +167,20 @@ enum State {
     Finished,
 }
 
+/// What a wait that delivered its claim leaves to its thread (`waiter_threads`): the released file,
+/// closed when this drops, then the news that the wait is over.
+struct Ended {
+    file: Option<File>,
+    wait: Arc<KernelWait>,
+}
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        drop(self.file.take());
+        self.wait.done.send_replace(true);
+    }
+}
+
 /// A thread blocked in `flock` on behalf of a session.
 pub struct KernelWait {
     state: Mutex<State>,
@@ -220,8 +236,19 @@ impl KernelWait {
                 }
             };
             *worker.state() = State::Finished;
-            worker.done.send_replace(true);
-            leftover.map(|file| Box::new(file) as crate::waiter_threads::Leftover)
+            match leftover {
+                // The claim was delivered: the runtime's wait for this thread only has to end, so it
+                // is told when the released file is closed, not now, when it would take CPU from
+                // the caller's thread waking.
+                Some(file) => Some(Box::new(Ended {
+                    file: Some(file),
+                    wait: worker,
+                }) as Leftover),
+                None => {
+                    worker.done.send_replace(true);
+                    None
+                }
+            }
         }))?;
         Ok(wait)
     }
