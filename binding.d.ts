@@ -243,6 +243,12 @@ export interface Owner {
 export type OwnerKind = 'kernel' | 'legacy' | 'in-process' | 'unknown'
 
 /**
+ * The sidecar a ticket from `requestLock` waits for: the `lockPath` its hold will have. Asked
+ * before the wait, so that the hold's lock object need not ask once it is granted.
+ */
+export declare function pendingLockPath(ticket: number): string | null
+
+/**
  * Releases every hold of the process, whichever thread took it (before a termination signal is
  * raised again). Returns how many there were.
  */

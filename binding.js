@@ -855,6 +855,7 @@ module.exports.lockSettings = nativeBinding.lockSettings
 module.exports.lockTrace = nativeBinding.lockTrace
 module.exports.nativeLockStats = nativeBinding.nativeLockStats
 module.exports.OwnerKind = nativeBinding.OwnerKind
+module.exports.pendingLockPath = nativeBinding.pendingLockPath
 module.exports.releaseAllLocks = nativeBinding.releaseAllLocks
 module.exports.releaseLock = nativeBinding.releaseLock
 module.exports.removeStaleLockFile = nativeBinding.removeStaleLockFile

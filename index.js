@@ -16,6 +16,7 @@ const {
   kAppendEncoded,
   kEnter,
   keepAlive,
+  grantedLockPath,
   revokeAllHere,
   isLost,
   isReleased,
@@ -161,6 +162,7 @@ function acquireHandle(sessionFile, o) {
 async function waitForTicket(ticket, sessionFile, o) {
   const { signal } = o
   const started = performance.now()
+  const lockPath = native.pendingLockPath(ticket)
   trace.waiting(sessionFile, o.owner)
   const onAbort = () => native.cancelLock(ticket)
   signal?.addEventListener('abort', onAbort, { once: true })
@@ -172,6 +174,7 @@ async function waitForTicket(ticket, sessionFile, o) {
     // 0: the lock the kernel handed over met a further wait (a live legacy holder, a settling takeover).
     let id = 0
     while (id === 0) id = await native.waitLock(ticket)
+    grantedLockPath(id, lockPath)
     return id
   } catch (err) {
     throw fromNative(err, { cause: signal?.reason })

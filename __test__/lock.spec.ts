@@ -294,6 +294,24 @@ test('thousands of waits that end behind a long one leave the notices of the wai
   await Promise.all([first.held, b2.held])
 })
 
+test('a lock granted after a wait names the canonical sidecar, even through a symlinked directory', async (t) => {
+  const { dir, file, lockPath } = tempSession(t)
+  const link = `${dir}-link`
+  try {
+    fs.symlinkSync(dir, link, 'dir')
+  } catch (err) {
+    return t.skip(`no directory symlinks here: ${(err as Error).message}`)
+  }
+  t.after(() => fs.rmSync(link, { force: true }))
+  let release!: () => void
+  const holding = withSessionWriteLock(file, {}, () => new Promise<void>((r) => (release = r)))
+  const waited = withSessionWriteLock(path.join(link, path.basename(file)), {}, (lock) => lock.lockPath)
+  await sleep(20)
+  release()
+  assert.equal(await waited, lockPath)
+  await holding
+})
+
 test('a relative session path is resolved against the working directory of its acquisition', async (t) => {
   const { dir, file } = tempSession(t)
   const cwd = process.cwd()

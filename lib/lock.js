@@ -50,6 +50,17 @@ function stopKeepingAlive(lock) {
 /** Locks of this thread that are held right now, by native id, for revocation events. */
 const live = new Map()
 
+/** The lock paths of locks granted after a wait, by native id, until their lock object takes them. */
+const grantedPaths = new Map()
+
+/**
+ * Lock `id` was granted after a wait for `lockPath` (asked before it): its lock object takes the path
+ * from here instead of asking the native side between the grant and the callback.
+ */
+function grantedLockPath(id, lockPath) {
+  if (lockPath !== null) grantedPaths.set(id, lockPath)
+}
+
 /** Marks a lock of this thread lost and aborts its signal; returns the error that says so. */
 function markLost(lock, reason) {
   live.delete(lock[kId])
@@ -117,7 +128,8 @@ class SessionWriteLock {
     this[kReleased] = false
     this.onRevoked = onRevoked
     this.durability = durability
-    this.lockPath = native.heldLockPath(id)
+    this.lockPath = grantedPaths.get(id) ?? native.heldLockPath(id)
+    grantedPaths.delete(id)
     // Resolved when first read (most holds never read it), against the directory of now.
     this[kSessionFile] = sessionFile
     this[kCwd] = path.isAbsolute(sessionFile) ? undefined : process.cwd()
@@ -256,6 +268,7 @@ module.exports = {
   kAppendEncoded,
   kEnter,
   keepAlive,
+  grantedLockPath,
   revokeAllHere,
   isLost,
   isReleased,

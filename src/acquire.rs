@@ -94,6 +94,13 @@ pub struct Request {
     stage: Stage,
 }
 
+impl Request {
+    /// The sidecar it waits for (the lock path its hold will have).
+    pub fn lock_path(&self) -> &Path {
+        &self.target.lock_path
+    }
+}
+
 pub enum Attempt {
     Acquired(HoldGuard),
     Pending(Box<Request>),

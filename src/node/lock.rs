@@ -171,6 +171,15 @@ fn claim_granted(ticket: u32, granted: Granted, env_id: u64) -> Result<f64> {
     }
 }
 
+/// The sidecar a ticket from `requestLock` waits for: the `lockPath` its hold will have. Asked
+/// before the wait, so that the hold's lock object need not ask once it is granted.
+#[napi]
+pub fn pending_lock_path(ticket: u32) -> Option<String> {
+    let pending = pending();
+    let request = pending.get(&ticket)?.request.as_ref()?;
+    Some(request.lock_path().to_string_lossy().into_owned())
+}
+
 /// Aborts the wait of a ticket (`SESSION_WRITE_LOCK_ABORTED`).
 #[napi]
 pub fn cancel_lock(ticket: u32) {
