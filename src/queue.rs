@@ -378,20 +378,9 @@ mod tests {
         let Entry::Turn(first) = enter(&k) else {
             panic!()
         };
-        let n = RETIRED_MAX + 3;
-        let mut queued: Vec<Queued> = (0..n)
-            .map(|_| match enter(&k) {
-                Entry::Queued(q) => q,
-                Entry::Turn(_) => panic!("turn taken twice"),
-            })
-            .collect();
-        // Each claimant hands the sidecar on at once, to the next one.
+        let mut queued: Vec<Queued> = (0..RETIRED_MAX + 3).map(|_| enter_queued(&k)).collect();
         for q in &queued {
-            q.claim_handed_with(Box::new(|mut turn| {
-                let handed = turn.take_handed().expect("with the sidecar");
-                turn.hand_over(handed);
-                Ok(())
-            }));
+            q.claim_handed_with(hands_on());
         }
         let (handed, path) = sidecar(&dir);
         first.hand_over(handed);
@@ -408,11 +397,7 @@ mod tests {
         };
         let mut chain: Vec<Queued> = (0..=RETIRED_MAX).map(|_| enter_queued(&k)).collect();
         for q in &chain {
-            q.claim_handed_with(Box::new(|mut turn| {
-                let handed = turn.take_handed().expect("with the sidecar");
-                turn.hand_over(handed);
-                Ok(())
-            }));
+            q.claim_handed_with(hands_on());
         }
         let mut holder = enter_queued(&k);
         holder.claim_handed_with(Box::new(|turn| {
@@ -432,6 +417,15 @@ mod tests {
         assert!(matches!(holder.rx.try_recv(), Err(TryRecvError::Empty)));
         assert!(matches!(waiting.rx.try_recv(), Err(TryRecvError::Empty)));
         queued.clear();
+    }
+
+    /// A direct claimant that hands the sidecar on at once, to the next caller.
+    fn hands_on() -> Direct {
+        Box::new(|mut turn| {
+            let handed = turn.take_handed().expect("with the sidecar");
+            turn.hand_over(handed);
+            Ok(())
+        })
     }
 
     fn enter_queued(k: &Path) -> Queued {
