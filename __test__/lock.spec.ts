@@ -279,15 +279,30 @@ test('thousands of waits that end behind a long one leave the notices of the wai
   const first = hold(long)
   const head = withSessionWriteLock(long, opts('head'), () => 'head') // its notice is due first
   const b = hold(busy)
-  const behind = Array.from({ length: 3000 }, (_, i) => withSessionWriteLock(busy, opts(`behind-${i}`), () => i))
+  const started = performance.now()
+  const waitedMs: number[] = []
+  const behind = Array.from({ length: 1500 }, (_, i) =>
+    withSessionWriteLock(busy, opts(`behind-${i}`), () => (waitedMs[i] = performance.now() - started)),
+  )
   await sleep(20)
   b.release()
-  await Promise.all(behind) // 3000 waits ended out of order, behind the head's
+  await Promise.all(behind) // 1500 waits ended out of order, behind the head's
   await b.held
   const b2 = hold(busy)
   const last = withSessionWriteLock(busy, opts('last'), () => 'last')
   await sleep(1200)
-  assert.deepEqual(notices.sort(), ['head', 'last'])
+  assert.ok(notices.includes('head') && notices.includes('last'), `notices: ${notices.slice(0, 5)}`)
+  // Only a wait that lasted its noticeAfterMs gets a notice (here none does, unless the machine is slow:
+  // under Wine the 1500 waits take many seconds).
+  for (const n of notices.filter((n) => n.startsWith('behind-'))) {
+    const ms = waitedMs[Number(n.slice('behind-'.length))]
+    assert.ok(ms >= 690, `${n} got a notice after waiting ${ms} ms`)
+  }
+  const noticed = new Set(notices)
+  waitedMs.forEach((ms, i) => {
+    if (ms < 600) assert.ok(!noticed.has(`behind-${i}`), `behind-${i} waited ${ms} ms`)
+  })
+  assert.equal(new Set(notices).size, notices.length, 'one notice per wait')
   first.release()
   b2.release()
   assert.deepEqual(await Promise.all([head, last]), ['head', 'last'])
@@ -303,9 +318,13 @@ test('a lock granted after a wait names the canonical sidecar, even through a sy
     return t.skip(`no directory symlinks here: ${(err as Error).message}`)
   }
   t.after(() => fs.rmSync(link, { force: true }))
+  const viaLink = path.join(link, path.basename(file))
+  // Wine's CreateSymbolicLink makes a link that is not resolved: there is nothing canonical to check.
+  const uncontended = await withSessionWriteLock(viaLink, {}, (lock) => lock.lockPath)
+  if (uncontended !== lockPath) return t.skip(`the link is not resolved here (${uncontended})`)
   let release!: () => void
   const holding = withSessionWriteLock(file, {}, () => new Promise<void>((r) => (release = r)))
-  const waited = withSessionWriteLock(path.join(link, path.basename(file)), {}, (lock) => lock.lockPath)
+  const waited = withSessionWriteLock(viaLink, {}, (lock) => lock.lockPath)
   await sleep(20)
   release()
   assert.equal(await waited, lockPath)
