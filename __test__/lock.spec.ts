@@ -317,7 +317,7 @@ test('a lock granted after a wait names the canonical sidecar, even through a sy
   } catch (err) {
     return t.skip(`no directory symlinks here: ${(err as Error).message}`)
   }
-  t.after(() => fs.rmSync(link, { force: true }))
+  t.after(() => fs.rmSync(link, { recursive: true, force: true })) // a symlink: removed, not followed
   const viaLink = path.join(link, path.basename(file))
   // Wine's CreateSymbolicLink makes a link that is not resolved: there is nothing canonical to check.
   const uncontended = await withSessionWriteLock(viaLink, {}, (lock) => lock.lockPath)
