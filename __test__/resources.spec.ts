@@ -18,8 +18,9 @@ test('out of descriptors: EMFILE with a clear message, nothing leaked, and it wo
     encoding: 'utf8',
     ...BOUNDED,
   })
-  const ev = JSON.parse(r.stdout.trim().split('\n').pop()!)
-  assert.equal(ev.code, 'EMFILE', r.stderr)
+  const line = r.stdout.trim().split('\n').pop()!
+  const ev = JSON.parse(line)
+  assert.equal(ev.code, 'EMFILE', `${line}\n${r.stderr}`)
   assert.equal(ev.path, lockPath)
   assert.match(ev.message, /Too many open files/)
   assert.equal(ev.extra, 0, 'the failed acquisition left a descriptor open')
