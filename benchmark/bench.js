@@ -341,6 +341,14 @@ function aboveFloor(roundTripUs, protocolFloor, floor) {
   return `${fmt(above)}: ${parts.join(', ')}; the rest ${fmt(above - priced)} (user space: napi, JS, payload, bookkeeping)`
 }
 
+/** The handoff's time above the pipe-wake floor, priced: the protocol's own calls on its path, then the rest. */
+function aboveWake(handoffMs, pipeWake, floor) {
+  const above = (handoffMs - pipeWake.medianMs) * 1000
+  const steps = floor.handoffSteps?.medianUs
+  if (steps === undefined) return `${fmt(above)}`
+  return `${fmt(above)}: the protocol's calls on its path (lstat + unlink by the holder, linkat by the waiter), run natively, ${fmt(steps)}; the rest ${fmt(above - steps)} (the flock thread, napi, JS, and those calls run cold in processes just woken)`
+}
+
 /**
  * Ours ÷ fs-ext for the figures where fs-ext's blocking wait is fastest (target ≤ 1×: no worse), and what
  * that wait costs its process.
@@ -494,6 +502,7 @@ async function main() {
       `${fmt(r.pipeWake.medianMs, 3)} / ${fmt(r.pipeWake.p99Ms, 3)} ms`,
     ],
     ['2. handoff median ÷ pipe-wake floor (target ≤ 2×)', ratio(r.handoff[ours].medianMs, r.pipeWake.medianMs)],
+    ['2. what the handoff adds to the pipe-wake floor, µs', aboveWake(r.handoff[ours].medianMs, r.pipeWake, floor)],
     ['2. handoff vs legacy', ratio(r.handoff.legacy.medianMs, r.handoff[ours].medianMs)],
     ...vsFsExt(r),
     [

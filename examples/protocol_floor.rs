@@ -10,6 +10,11 @@
 //!   `open(O_TMPFILE)`, `pwrite`, `flock`, `fstat`, `linkat`, then the same release;
 //! - `create`: `open(O_CREAT|O_EXCL)`, `close`, `unlink`: the smallest thing any sidecar lock does;
 //!
+//! - `handoffSteps` (Linux): the protocol's own calls on the path of a handoff, timed alone: the holder's
+//!   `lstat` and `unlink` (the name goes before the lock is let go) and the waiter's `linkat` of the
+//!   sidecar it prepared (the name comes back with the waiter's payload in it). The wake itself is not in
+//!   it: the bench measures that as its pipe-wake floor;
+//!
 //! and, one by one, the calls a round trip of this package makes besides the protocol's, to price what
 //! stands between it and the floor: `statMissing` (the `stat` of an `openclaw.json` that does not exist,
 //! made per acquisition so that an edit applies to the next one), `realpath` (of the directory), `lstat`
@@ -40,6 +45,8 @@ fn main() {
     ];
     #[cfg(target_os = "linux")]
     report.push(("tmpfile", measure(n, || tmpfile(&c_dir, &c_path, payload))));
+    #[cfg(target_os = "linux")]
+    report.push(("handoffSteps", handoff_steps(n, &c_dir, &c_path, payload)));
     let missing = CString::new(format!("{dir}/no-such-openclaw.json")).unwrap();
     let transcript = format!("{dir}/session.jsonl");
     std::fs::write(&transcript, b"").unwrap();
@@ -152,9 +159,33 @@ fn create(path: &CString) {
     }
 }
 
-/// What the package does on Linux: the payload is in the file before it has a name.
+/// Median and p99 of the handoff path's protocol calls; the preparation and the closes are not timed.
 #[cfg(target_os = "linux")]
-fn tmpfile(dir: &CString, path: &CString, payload: &[u8]) {
+fn handoff_steps(n: usize, dir: &CString, path: &CString, payload: &[u8]) -> (f64, f64) {
+    let mut times: Vec<f64> = (0..n + n / 10)
+        .map(|_| {
+            // SAFETY: as in `excl`.
+            unsafe {
+                let fd = prepared(dir, payload);
+                let t = Instant::now();
+                publish(fd, path);
+                let mut st: libc::stat = std::mem::zeroed();
+                check(libc::lstat(path.as_ptr(), &mut st), "lstat");
+                check(libc::unlink(path.as_ptr()), "unlink");
+                let spent = t.elapsed().as_secs_f64() * 1e6;
+                check(libc::close(fd), "close");
+                spent
+            }
+        })
+        .skip(n / 10)
+        .collect();
+    times.sort_by(f64::total_cmp);
+    (times[n / 2], times[(n * 99 / 100).min(n - 1)])
+}
+
+/// A sidecar without a name yet, its payload written and its kernel lock taken.
+#[cfg(target_os = "linux")]
+unsafe fn prepared(dir: &CString, payload: &[u8]) -> libc::c_int {
     // SAFETY: as in `excl`.
     unsafe {
         let fd = check(
@@ -168,9 +199,16 @@ fn tmpfile(dir: &CString, path: &CString, payload: &[u8]) {
         let n = libc::pwrite(fd, payload.as_ptr().cast(), payload.len(), 0);
         assert_eq!(n as usize, payload.len());
         check(libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB), "flock");
-        let mut st: libc::stat = std::mem::zeroed();
-        check(libc::fstat(fd, &mut st), "fstat");
-        let proc_path = CString::new(format!("/proc/self/fd/{fd}")).unwrap();
+        fd
+    }
+}
+
+/// Gives a prepared sidecar its name.
+#[cfg(target_os = "linux")]
+unsafe fn publish(fd: libc::c_int, path: &CString) {
+    let proc_path = CString::new(format!("/proc/self/fd/{fd}")).unwrap();
+    // SAFETY: NUL-terminated paths that outlive the call.
+    unsafe {
         check(
             libc::linkat(
                 libc::AT_FDCWD,
@@ -181,6 +219,18 @@ fn tmpfile(dir: &CString, path: &CString, payload: &[u8]) {
             ),
             "linkat",
         );
+    }
+}
+
+/// What the package does on Linux: the payload is in the file before it has a name.
+#[cfg(target_os = "linux")]
+fn tmpfile(dir: &CString, path: &CString, payload: &[u8]) {
+    // SAFETY: as in `excl`.
+    unsafe {
+        let fd = prepared(dir, payload);
+        let mut st: libc::stat = std::mem::zeroed();
+        check(libc::fstat(fd, &mut st), "fstat");
+        publish(fd, path);
         release(fd, path);
     }
 }
