@@ -20,7 +20,9 @@
 //! made per acquisition so that an edit applies to the next one), `realpath` (of the directory), `lstat`
 //! (of the transcript, refused early if it is unsafe).
 
+#[cfg(unix)]
 use std::ffi::CString;
+#[cfg(unix)]
 use std::time::Instant;
 
 #[cfg(unix)]
@@ -69,6 +71,7 @@ fn main() {
 }
 
 /// Median and p99 of `n` timed runs of `f`, in microseconds, after a warm-up of `n / 10`.
+#[cfg(unix)]
 fn measure(n: usize, mut f: impl FnMut()) -> (f64, f64) {
     for _ in 0..n / 10 {
         f();
