@@ -124,6 +124,20 @@ test('a holder awaiting only lock.signal is kept alive until the watchdog revoke
   assert.equal(r.stdout.trim(), 'revoked')
 })
 
+test('a callback that throws at once, whose onError awaits only lock.signal, is kept alive until revoked', (t) => {
+  const { file } = tempSession(t)
+  const code = `
+    const api = require(${JSON.stringify(INDEX)})
+    const onError = (err, lock) =>
+      new Promise((resolve) => lock.signal.addEventListener('abort', () => { console.log('revoked'); resolve() }))
+    api
+      .withSessionWriteLock(${JSON.stringify(file)}, { maxHoldMs: 300, onError }, () => { throw new Error('boom') })
+      .catch((err) => console.log('rejected', err.message))`
+  const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 5000 })
+  assert.equal(r.status, 0, `${r.signal} ${r.stderr}`)
+  assert.deepEqual(r.stdout.trim().split('\n'), ['revoked', 'rejected boom'])
+})
+
 test('a revoked hold whose callback never settles no longer keeps its process alive', (t) => {
   const { file } = tempSession(t)
   const code = `
