@@ -80,9 +80,9 @@ function lockOptions(options) {
   if (reentrant !== undefined && typeof reentrant !== 'boolean') {
     throw invalidArgType('options.reentrant', 'of type boolean', reentrant)
   }
-  for (const [name, fn] of Object.entries({ onRevoked, onWait, onError })) {
-    if (fn !== undefined) checkFunction(fn, `options.${name}`)
-  }
+  if (onRevoked !== undefined) checkFunction(onRevoked, 'options.onRevoked')
+  if (onWait !== undefined) checkFunction(onWait, 'options.onWait')
+  if (onError !== undefined) checkFunction(onError, 'options.onError')
   return {
     call,
     configPath,
