@@ -199,8 +199,13 @@ const MODES = {
       await fs.promises.readFile(probe)
       return now() - t
     }
+    // Idle reads are spaced as the reads during the wait are (20 ms apart): read back to back, they
+    // found warm caches that a read after a pause does not, which made every wait look dearer.
     const idle = []
-    for (let i = 0; i < 30; i++) idle.push(await readLatency())
+    for (let i = 0; i < 30; i++) {
+      idle.push(await readLatency())
+      await new Promise((r) => setTimeout(r, 20))
+    }
     commands({
       go: async () => {
         const delay = monitorEventLoopDelay({ resolution: 1 })
