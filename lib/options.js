@@ -83,6 +83,7 @@ function lockOptions(options) {
   if (onRevoked !== undefined) checkFunction(onRevoked, 'options.onRevoked')
   if (onWait !== undefined) checkFunction(onWait, 'options.onWait')
   if (onError !== undefined) checkFunction(onError, 'options.onError')
+  // withSettings (index.js) copies these keys one by one: a key added here must be added there.
   return {
     call,
     configPath,
