@@ -237,9 +237,7 @@ mod tests {
     #[test]
     fn first_caller_gets_the_turn_and_the_rest_queue_in_order() {
         let k = key("fifo");
-        let Entry::Turn(first) = enter(&k) else {
-            panic!("first caller should get the turn")
-        };
+        let first = enter_turn(&k);
         let mut queued: Vec<_> = (0..5)
             .map(|_| match enter(&k) {
                 Entry::Queued(q) => q.rx,
@@ -266,15 +264,9 @@ mod tests {
     #[test]
     fn callers_that_gave_up_are_skipped() {
         let k = key("skip");
-        let Entry::Turn(first) = enter(&k) else {
-            panic!()
-        };
-        let Entry::Queued(gone) = enter(&k) else {
-            panic!()
-        };
-        let Entry::Queued(mut kept) = enter(&k) else {
-            panic!()
-        };
+        let first = enter_turn(&k);
+        let gone = enter_queued(&k);
+        let mut kept = enter_queued(&k);
         drop(gone);
         drop(first);
         assert!(kept.rx.try_recv().is_ok());
@@ -283,15 +275,9 @@ mod tests {
     #[test]
     fn a_turn_sent_to_a_caller_who_then_leaves_is_passed_on() {
         let k = key("inflight");
-        let Entry::Turn(first) = enter(&k) else {
-            panic!()
-        };
-        let Entry::Queued(leaving) = enter(&k) else {
-            panic!()
-        };
-        let Entry::Queued(mut next) = enter(&k) else {
-            panic!()
-        };
+        let first = enter_turn(&k);
+        let leaving = enter_queued(&k);
+        let mut next = enter_queued(&k);
         drop(first); // the turn now sits in `leaving`'s channel
         drop(leaving);
         assert!(next.rx.try_recv().is_ok());
@@ -310,12 +296,8 @@ mod tests {
     fn a_handed_turn_goes_to_the_direct_claimant_and_a_plain_one_through_the_channel() {
         let dir = crate::test_support::TempDir::new("queue-direct");
         let k = key("direct");
-        let Entry::Turn(first) = enter(&k) else {
-            panic!()
-        };
-        let Entry::Queued(mut second) = enter(&k) else {
-            panic!()
-        };
+        let first = enter_turn(&k);
+        let mut second = enter_queued(&k);
         let (tx, rx) = std::sync::mpsc::channel();
         second.claim_handed_with(Box::new(move |mut turn| {
             let _ = tx.send(turn.take_handed().is_some());
@@ -331,12 +313,8 @@ mod tests {
         );
         assert!(second.rx.try_recv().is_err(), "not through the channel");
         assert!(!path.exists(), "the claimant dropped it untaken: released");
-        let Entry::Turn(third) = enter(&k) else {
-            panic!("the claimant's turn has ended")
-        };
-        let Entry::Queued(mut fourth) = enter(&k) else {
-            panic!()
-        };
+        let third = enter_turn(&k);
+        let mut fourth = enter_queued(&k);
         fourth.claim_handed_with(Box::new(|_| panic!("a plain turn is not claimed directly")));
         drop(third);
         assert!(
@@ -349,16 +327,10 @@ mod tests {
     fn a_direct_claimant_that_is_gone_passes_the_sidecar_on_and_with_nobody_left_it_is_released() {
         let dir = crate::test_support::TempDir::new("queue-refused");
         let k = key("refused");
-        let Entry::Turn(first) = enter(&k) else {
-            panic!()
-        };
-        let Entry::Queued(gone) = enter(&k) else {
-            panic!()
-        };
+        let first = enter_turn(&k);
+        let gone = enter_queued(&k);
         gone.claim_handed_with(Box::new(Err));
-        let Entry::Queued(mut next) = enter(&k) else {
-            panic!()
-        };
+        let mut next = enter_queued(&k);
         let (handed, path) = sidecar(&dir);
         first.hand_over(handed);
         let mut turn = next.rx.try_recv().expect("passed on to the caller after");
@@ -375,9 +347,7 @@ mod tests {
         use tokio::sync::oneshot::error::TryRecvError;
         let dir = crate::test_support::TempDir::new("queue-retired");
         let k = key("retired");
-        let Entry::Turn(first) = enter(&k) else {
-            panic!()
-        };
+        let first = enter_turn(&k);
         let mut queued: Vec<Queued> = (0..RETIRED_MAX + 3).map(|_| enter_queued(&k)).collect();
         for q in &queued {
             q.claim_handed_with(hands_on());
@@ -392,9 +362,7 @@ mod tests {
         assert!(!path.exists(), "the last claimant released the sidecar");
         assert_eq!(queue_len(&k), 0);
         // With callers still queued behind: dropped when the limit is reached, the rest kept.
-        let Entry::Turn(first) = enter(&k) else {
-            panic!()
-        };
+        let first = enter_turn(&k);
         let mut chain: Vec<Queued> = (0..=RETIRED_MAX).map(|_| enter_queued(&k)).collect();
         for q in &chain {
             q.claim_handed_with(hands_on());
@@ -428,6 +396,13 @@ mod tests {
         })
     }
 
+    fn enter_turn(k: &Path) -> Turn {
+        match enter(k) {
+            Entry::Turn(t) => t,
+            Entry::Queued(_) => panic!("the turn should be free"),
+        }
+    }
+
     fn enter_queued(k: &Path) -> Queued {
         match enter(k) {
             Entry::Queued(q) => q,
@@ -438,10 +413,8 @@ mod tests {
     #[test]
     fn sessions_are_independent_and_forgotten_when_idle() {
         let (a, b) = (key("ind-a"), key("ind-b"));
-        let Entry::Turn(ta) = enter(&a) else { panic!() };
-        let Entry::Turn(tb) = enter(&b) else {
-            panic!("another session must not wait")
-        };
+        let ta = enter_turn(&a);
+        let tb = enter_turn(&b); // another session must not wait
         drop((ta, tb));
         assert!(!sessions().contains_key(&a));
         assert!(!sessions().contains_key(&b));
