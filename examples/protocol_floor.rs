@@ -206,12 +206,24 @@ unsafe fn prepared(dir: &CString, payload: &[u8]) -> libc::c_int {
     }
 }
 
-/// Gives a prepared sidecar its name.
+/// Gives a prepared sidecar its name, as the package does: by descriptor (`AT_EMPTY_PATH`, Linux 6.10+
+/// for the opener), else through `/proc/self/fd`.
 #[cfg(target_os = "linux")]
 unsafe fn publish(fd: libc::c_int, path: &CString) {
-    let proc_path = CString::new(format!("/proc/self/fd/{fd}")).unwrap();
-    // SAFETY: NUL-terminated paths that outlive the call.
+    // SAFETY: NUL-terminated paths that outlive the calls.
     unsafe {
+        let empty = c"";
+        if libc::linkat(
+            fd,
+            empty.as_ptr(),
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        ) == 0
+        {
+            return;
+        }
+        let proc_path = CString::new(format!("/proc/self/fd/{fd}")).unwrap();
         check(
             libc::linkat(
                 libc::AT_FDCWD,

@@ -118,25 +118,48 @@ pub fn unnamed_in(_dir: &Path) -> Option<File> {
 }
 
 /// Gives a file from [`unnamed_in`] the name `path`, failing with `AlreadyExists` when the name is
-/// taken: an exclusive create whose content is in place before anyone can open it. Through
-/// `/proc/self/fd`, as open(2) documents for `O_TMPFILE` files (no privilege needed).
+/// taken: an exclusive create whose content is in place before anyone can open it. By descriptor
+/// ([`link_by_descriptor`]) where the kernel allows it, else through `/proc/self/fd`
+/// ([`link_through_proc`]); the first refusal settles it for the process.
 #[cfg(target_os = "linux")]
 pub fn link_unnamed(file: &File, path: &Path) -> io::Result<()> {
-    use std::ffi::CString;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static BY_DESCRIPTOR: AtomicBool = AtomicBool::new(true);
+    if BY_DESCRIPTOR.load(Ordering::Relaxed) {
+        match link_by_descriptor(file, path) {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EPERM)) => {
+                BY_DESCRIPTOR.store(false, Ordering::Relaxed);
+            }
+            done => return done,
+        }
+    }
+    link_through_proc(file, path)
+}
+
+/// `linkat(fd, "", AT_EMPTY_PATH)`: Linux 6.10+ allows it to the process that opened the file (before,
+/// only with `CAP_DAC_READ_SEARCH`; `ENOENT` otherwise). It skips resolving a `/proc` magic link,
+/// which was half the claim on a cross-process handoff's path: from the kernel's grant to the name
+/// published, 79 → 38 µs median, 140 → 64 µs p90, on Linux 6.18.
+#[cfg(target_os = "linux")]
+fn link_by_descriptor(file: &File, path: &Path) -> io::Result<()> {
     use std::os::fd::AsRawFd;
+    link_at(file.as_raw_fd(), c"", path, libc::AT_EMPTY_PATH)
+}
+
+/// `linkat` of `/proc/self/fd/N`, as open(2) documents for `O_TMPFILE` files (no privilege needed).
+#[cfg(target_os = "linux")]
+fn link_through_proc(file: &File, path: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let from = std::ffi::CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+    link_at(libc::AT_FDCWD, &from, path, libc::AT_SYMLINK_FOLLOW)
+}
+
+#[cfg(target_os = "linux")]
+fn link_at(dir: i32, from: &std::ffi::CStr, path: &Path, flags: i32) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
-    let from = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
-    let to = CString::new(path.as_os_str().as_bytes())?;
+    let to = std::ffi::CString::new(path.as_os_str().as_bytes())?;
     // SAFETY: two NUL-terminated paths that outlive the call; no other memory is passed.
-    let r = unsafe {
-        libc::linkat(
-            libc::AT_FDCWD,
-            from.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            libc::AT_SYMLINK_FOLLOW,
-        )
-    };
+    let r = unsafe { libc::linkat(dir, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), flags) };
     if r == 0 {
         Ok(())
     } else {
@@ -225,5 +248,56 @@ pub fn errno_name(err: &io::Error) -> &'static str {
         libc::EINTR => "EINTR",
         libc::ESTALE => "ESTALE",
         _ => "UNKNOWN",
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// An unnamed file holding `text`, in a fresh directory (removed when the guard drops).
+    fn unnamed(tag: &str, text: &[u8]) -> (crate::test_support::TempDir, File) {
+        let dir = crate::test_support::TempDir::new(&format!("link-{tag}"));
+        let mut file =
+            unnamed_in(dir.join("").as_path()).expect("O_TMPFILE on the test's file system");
+        file.write_all(text).unwrap();
+        (dir, file)
+    }
+
+    /// Each way of naming gives the name the very file, with its content, and refuses a taken name.
+    fn names_exclusively(tag: &str, link: fn(&File, &Path) -> io::Result<()>) -> io::Result<()> {
+        let (dir, file) = unnamed(tag, b"payload");
+        let path = dir.join("s.jsonl.lock");
+        link(&file, &path)?;
+        assert_eq!(std::fs::read(&path).unwrap(), b"payload");
+        assert_eq!(
+            path_identity(&path).unwrap(),
+            Some(identity(&file).unwrap().id)
+        );
+        let (_other_dir, other) = unnamed(&format!("{tag}-other"), b"other");
+        let taken = link(&other, &path).unwrap_err();
+        assert_eq!(taken.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"payload",
+            "the first one stays"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn linking_through_proc_names_the_file_exclusively() {
+        names_exclusively("proc", link_through_proc).unwrap();
+    }
+
+    #[test]
+    fn linking_by_descriptor_names_the_file_exclusively_where_the_kernel_allows_it() {
+        match names_exclusively("fd", link_by_descriptor) {
+            Ok(()) => {}
+            // Before Linux 6.10, without CAP_DAC_READ_SEARCH: `link_unnamed` falls back.
+            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::ENOENT), "{e}"),
+        }
+        names_exclusively("either", link_unnamed).unwrap();
     }
 }
