@@ -207,21 +207,20 @@ unsafe fn prepared(dir: &CString, payload: &[u8]) -> libc::c_int {
 }
 
 /// Gives a prepared sidecar its name, as the package does: by descriptor (`AT_EMPTY_PATH`, Linux 6.10+
-/// for the opener), else through `/proc/self/fd`.
+/// for the opener), else through `/proc/self/fd`, decided at the first refusal.
 #[cfg(target_os = "linux")]
 unsafe fn publish(fd: libc::c_int, path: &CString) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static BY_DESCRIPTOR: AtomicBool = AtomicBool::new(true);
     // SAFETY: NUL-terminated paths that outlive the calls.
     unsafe {
-        let empty = c"";
-        if libc::linkat(
-            fd,
-            empty.as_ptr(),
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            libc::AT_EMPTY_PATH,
-        ) == 0
-        {
-            return;
+        if BY_DESCRIPTOR.load(Ordering::Relaxed) {
+            let empty = c"";
+            let (at, flags) = (libc::AT_FDCWD, libc::AT_EMPTY_PATH);
+            if libc::linkat(fd, empty.as_ptr(), at, path.as_ptr(), flags) == 0 {
+                return;
+            }
+            BY_DESCRIPTOR.store(false, Ordering::Relaxed);
         }
         let proc_path = CString::new(format!("/proc/self/fd/{fd}")).unwrap();
         check(

@@ -117,23 +117,31 @@ pub fn unnamed_in(_dir: &Path) -> Option<File> {
     None
 }
 
+/// Whether this process names unnamed files by descriptor ([`link_unnamed`]).
+#[cfg(target_os = "linux")]
+static BY_DESCRIPTOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
 /// Gives a file from [`unnamed_in`] the name `path`, failing with `AlreadyExists` when the name is
 /// taken: an exclusive create whose content is in place before anyone can open it. By descriptor
 /// ([`link_by_descriptor`]) where the kernel allows it, else through `/proc/self/fd`
-/// ([`link_through_proc`]); the first refusal settles it for the process.
+/// ([`link_through_proc`]). Only a refusal that `/proc` then overrules settles it for the process:
+/// an `ENOENT` about `path` itself (its directory gone) fails both ways and changes nothing.
 #[cfg(target_os = "linux")]
 pub fn link_unnamed(file: &File, path: &Path) -> io::Result<()> {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    static BY_DESCRIPTOR: AtomicBool = AtomicBool::new(true);
-    if BY_DESCRIPTOR.load(Ordering::Relaxed) {
-        match link_by_descriptor(file, path) {
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EPERM)) => {
+    use std::sync::atomic::Ordering;
+    if !BY_DESCRIPTOR.load(Ordering::Relaxed) {
+        return link_through_proc(file, path);
+    }
+    match link_by_descriptor(file, path) {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EPERM)) => {
+            let linked = link_through_proc(file, path);
+            if linked.is_ok() {
                 BY_DESCRIPTOR.store(false, Ordering::Relaxed);
             }
-            done => return done,
+            linked
         }
+        done => done,
     }
-    link_through_proc(file, path)
 }
 
 /// `linkat(fd, "", AT_EMPTY_PATH)`: Linux 6.10+ allows it to the process that opened the file (before,
@@ -318,5 +326,18 @@ mod tests {
             }
         }
         names_exclusively("either", link_unnamed).unwrap();
+    }
+
+    #[test]
+    fn a_missing_directory_does_not_turn_the_process_from_linking_by_descriptor() {
+        let (dir, file) = unnamed("gone", b"payload");
+        let missing = dir.join("no-such-dir").join("s.jsonl.lock");
+        let before = BY_DESCRIPTOR.load(std::sync::atomic::Ordering::Relaxed);
+        let err = link_unnamed(&file, &missing).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOENT), "{err}");
+        assert_eq!(
+            BY_DESCRIPTOR.load(std::sync::atomic::Ordering::Relaxed),
+            before
+        );
     }
 }
