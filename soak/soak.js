@@ -5,12 +5,15 @@
 // lock, append to a few shared sessions while this controller SIGKILLs random workers at random moments
 // (holding the lock, mid-write, or waiting) and restarts them. At the end it verifies that every
 // acknowledged entry is present exactly once, that no line is torn once repairs are counted, that the
-// fencing witness never saw two holders at once, and that no sidecar blocks a new acquirer.
+// fencing witness never saw two holders at once, and that no sidecar blocks a new acquirer. The one
+// overlap it reports without failing is legacy code's own: a legacy waiter deleting another legacy
+// holder's sidecar by path (`legacyOnlyOverlaps`, proven from the legacy workers' removal journal).
 //
 //   npm run soak                       60 s, 8 workers, 3 sessions
 //   npm run soak -- --minutes 10       the long run
 //   npm run soak -- --quick            the short variant run by npm test (8 s, 6 workers)
 //   --workers N  --sessions N  --seconds N
+//   --impl native|legacy               every worker on one lock (default: alternate)
 
 const fs = require('node:fs')
 const os = require('node:os')
@@ -27,6 +30,8 @@ const QUICK = process.argv.includes('--quick')
 const SECONDS = arg('minutes', 0) * 60 || arg('seconds', QUICK ? 8 : 60)
 const WORKERS = arg('workers', QUICK ? 6 : 8)
 const SESSIONS = arg('sessions', 3)
+const IMPL = process.argv.includes('--impl') ? process.argv[process.argv.indexOf('--impl') + 1] : undefined
+if (IMPL !== undefined && IMPL !== 'native' && IMPL !== 'legacy') throw new Error(`--impl ${IMPL}: native or legacy`)
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'swl-soak-'))
 const WORKER = path.join(__dirname, 'worker.js')
@@ -37,7 +42,7 @@ const lastStats = new Map() // incarnation -> its last reported stats
 const errors = []
 
 function start(slot) {
-  const impl = slot.index % 2 === 0 ? 'native' : 'legacy'
+  const impl = IMPL ?? (slot.index % 2 === 0 ? 'native' : 'legacy')
   const id = `w${slot.index}.${slot.incarnation++}`
   const ackLog = path.join(dir, `ack-${id}.log`)
   const proc = spawn(process.execPath, [WORKER, impl, id, dir, String(SESSIONS), ackLog], {
@@ -56,6 +61,15 @@ function start(slot) {
   slot.proc = proc
   slot.impl = impl
 }
+
+const jsonLines = (file) =>
+  fs.existsSync(file)
+    ? fs
+        .readFileSync(file, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line))
+    : []
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
@@ -92,9 +106,16 @@ async function verify() {
   }
   const lost = [...acks].filter(([, c]) => c === 0).map(([k]) => k)
   const duplicated = [...acks].filter(([, c]) => c > 1).map(([k]) => k)
-  const overlaps = fs.existsSync(path.join(dir, 'overlaps.log'))
-    ? fs.readFileSync(path.join(dir, 'overlaps.log'), 'utf8')
-    : ''
+  // Each overlap the witness saw, split by cause. One whose holder was a legacy worker whose sidecar
+  // another legacy worker deleted by path, meaning to delete a different file, is the legacy flaw and
+  // involves no code of ours (soak/worker.js); it is reported, not failed. Every other overlap fails.
+  const removals = jsonLines(path.join(dir, 'legacy-removals.log'))
+  const deletedByLegacyFlaw = (o) =>
+    o.ownerSidecarIno !== undefined &&
+    removals.some((r) => r.session === o.session && String(r.removed) === o.ownerSidecarIno && r.meant !== r.removed)
+  const seen = jsonLines(path.join(dir, 'overlaps.log'))
+  const overlaps = seen.filter((o) => !deletedByLegacyFlaw(o))
+  const legacyOnlyOverlaps = seen.filter(deletedByLegacyFlaw)
   const quarantined = fs.readdirSync(dir).filter((f) => f.includes('.corrupt-')).length
   const stats = [...lastStats.values()]
   const sum = (k) => stats.reduce((a, s) => a + s[k], 0)
@@ -106,6 +127,7 @@ async function verify() {
     torn,
     pendingTails,
     overlaps,
+    legacyOnlyOverlaps,
     quarantined,
     repairs: sum('repairs'),
     recoveries: sum('recoveries'),
@@ -116,7 +138,7 @@ async function verify() {
 
 async function main() {
   process.stderr.write(
-    `soak: ${WORKERS} workers (half native, half legacy), ${SESSIONS} sessions, ${SECONDS} s, in ${dir}\n`,
+    `soak: ${WORKERS} workers (${IMPL ? `all ${IMPL}` : 'half native, half legacy'}), ${SESSIONS} sessions, ${SECONDS} s, in ${dir}\n`,
   )
   for (let i = 0; i < WORKERS; i++) {
     const slot = { index: i, incarnation: 0 }
@@ -146,7 +168,7 @@ async function main() {
     v.lost.length === 0 &&
     v.duplicated.length === 0 &&
     v.torn === 0 &&
-    v.overlaps === '' &&
+    v.overlaps.length === 0 &&
     errors.length === 0 &&
     v.acks > 0
   const summary = {
@@ -165,14 +187,15 @@ async function main() {
     legacyTakeovers: v.legacyTakeovers,
     legacyRaces: v.legacyRaces,
     revokedHolds: revoked,
-    overlaps: v.overlaps.split('\n').filter(Boolean).length,
+    overlaps: v.overlaps.length,
+    legacyOnlyOverlaps: v.legacyOnlyOverlaps.length,
     workerErrors: errors,
     ok,
   }
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`)
   if (!ok) {
     process.stderr.write(
-      `soak FAILED; files kept in ${dir}\n${v.lost.slice(0, 10).join('\n')}\n${v.overlaps.slice(0, 4000)}\n`,
+      `soak FAILED; files kept in ${dir}\n${v.lost.slice(0, 10).join('\n')}\n${v.overlaps.map((o) => JSON.stringify(o)).join('\n')}\n`,
     )
     process.exitCode = 1
   } else {

@@ -7,6 +7,13 @@
 // The witness, per session: `<session>.inside` is created O_EXCL with our pid on entry and removed on
 // exit; `<session>.count` is read, then rewritten +1 after a yield. A marker left by a dead pid is a crash
 // leftover (cleared); one left by a live pid means two holders overlapped (recorded in overlaps.log).
+//
+// A legacy holder's marker also names its sidecar's inode, and every deletion by path a legacy worker
+// makes (a stale sidecar, or its own on release) is journaled in legacy-removals.log: the inode it meant
+// and the inode the path named. Two legacy waiters can judge the same dead sidecar stale; the later one
+// then deletes the earlier one's fresh sidecar, and the holder it robbed later deletes the next one's on
+// release (the legacy flaw, docs/design.md). The controller uses the journal to tell such an overlap,
+// which involves no code of ours, from one this package caused.
 
 const fs = require('node:fs')
 const path = require('node:path')
@@ -18,11 +25,11 @@ const { withLegacyLock, pidAlive } = require('../scripts/legacy-lock.js')
 const say = (msg) => process.stdout.write(`${JSON.stringify(msg)}\n`)
 const sessionFile = (n) => path.join(dir, `s${n}.jsonl`)
 
-function enter(file) {
+function enter(file, sidecarIno) {
   const marker = `${file}.inside`
   for (;;) {
     try {
-      fs.writeFileSync(marker, `${process.pid} ${id}`, { flag: 'wx' })
+      fs.writeFileSync(marker, `${process.pid} ${id}${sidecarIno ? ` ${sidecarIno}` : ''}`, { flag: 'wx' })
       return
     } catch (err) {
       if (err.code !== 'EEXIST') throw err
@@ -33,11 +40,12 @@ function enter(file) {
         if (e.code === 'ENOENT') continue // its holder just left
         throw e
       }
-      const pid = Number(owner.split(' ')[0])
-      if (pid && pidAlive(pid)) {
+      const [pid, ownerId, ownerSidecarIno] = owner.split(' ')
+      if (Number(pid) && pidAlive(Number(pid))) {
+        const seen = { worker: id, pid: process.pid, owner: ownerId, ownerPid: Number(pid), ownerSidecarIno }
         fs.appendFileSync(
           path.join(dir, 'overlaps.log'),
-          `${id} (pid ${process.pid}) saw ${owner} inside ${path.basename(file)}\n`,
+          `${JSON.stringify({ ...seen, session: path.basename(file) })}\n`,
         )
         return
       }
@@ -46,9 +54,9 @@ function enter(file) {
   }
 }
 
-async function critical(file, write, check = () => {}) {
+async function critical(file, write, { check = () => {}, sidecarIno } = {}) {
   check() // a gateway's writes verify the hold first; so does entering the witnessed section
-  enter(file)
+  enter(file, sidecarIno)
   const countFile = `${file}.count`
   const n = Number(fs.existsSync(countFile) ? fs.readFileSync(countFile, 'utf8') || 0 : 0)
   await new Promise((r) => setImmediate(r))
@@ -64,11 +72,7 @@ async function appendOne(seq) {
   if (impl === 'native') {
     try {
       await native.withSessionWriteLock(file, opts, (lock) =>
-        critical(
-          file,
-          () => lock.append(entry),
-          () => lock.assertHeld(),
-        ),
+        critical(file, () => lock.append(entry), { check: () => lock.assertHeld() }),
       )
     } catch (err) {
       // The legacy race (docs/design.md): a legacy waiter deleted our sidecar; the hold was revoked and nothing
@@ -78,7 +82,14 @@ async function appendOne(seq) {
       return
     }
   } else {
-    await withLegacyLock(file, opts, () => critical(file, () => fs.appendFileSync(file, `${JSON.stringify(entry)}\n`)))
+    const onRemoval = (removal) =>
+      fs.appendFileSync(
+        path.join(dir, 'legacy-removals.log'),
+        `${JSON.stringify({ worker: id, session: path.basename(file), ...removal })}\n`,
+      )
+    await withLegacyLock(file, { ...opts, onRemoval }, (lock) =>
+      critical(file, () => fs.appendFileSync(file, `${JSON.stringify(entry)}\n`), { sidecarIno: lock.ino }),
+    )
   }
   fs.appendFileSync(ackLog, `${path.basename(file)} ${id} ${seq}\n`) // only once the append resolved
 }
