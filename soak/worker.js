@@ -8,12 +8,13 @@
 // exit; `<session>.count` is read, then rewritten +1 after a yield. A marker left by a dead pid is a crash
 // leftover (cleared); one left by a live pid means two holders overlapped (recorded in overlaps.log).
 //
-// A legacy holder's marker also names its sidecar's inode, and every deletion by path a legacy worker
-// makes (a stale sidecar, or its own on release) is journaled in legacy-removals.log: the inode it meant
-// and the inode the path named. Two legacy waiters can judge the same dead sidecar stale; the later one
-// then deletes the earlier one's fresh sidecar, and the holder it robbed later deletes the next one's on
-// release (the legacy flaw, docs/design.md). The controller uses the journal to tell such an overlap,
-// which involves no code of ours, from one this package caused.
+// The marker also names the holder's sidecar (its inode) and entry, and every deletion by path a legacy
+// worker makes (a stale sidecar, or its own on release) is journaled in legacy-removals.log: the inode it
+// meant and the inode the path named. Two legacy waiters can judge the same dead sidecar stale; the later
+// one then deletes the sidecar that appeared meanwhile, and a holder so robbed later deletes the next
+// one's on release (the legacy flaw, README "Coexistence guarantees"); a sidecar of ours named a moment
+// before can go the same way. The controller uses the journal to tell such an overlap, which no code of
+// ours could prevent, from one this package caused.
 
 const fs = require('node:fs')
 const path = require('node:path')
@@ -25,24 +26,27 @@ const { withLegacyLock, pidAlive } = require('../scripts/legacy-lock.js')
 const say = (msg) => process.stdout.write(`${JSON.stringify(msg)}\n`)
 const sessionFile = (n) => path.join(dir, `s${n}.jsonl`)
 
-function enter(file, sidecarIno) {
+function enter(file, holder) {
   const marker = `${file}.inside`
   for (;;) {
     try {
-      fs.writeFileSync(marker, `${process.pid} ${id}${sidecarIno ? ` ${sidecarIno}` : ''}`, { flag: 'wx' })
+      fs.writeFileSync(marker, JSON.stringify({ pid: process.pid, ...holder }), { flag: 'wx' })
       return
     } catch (err) {
       if (err.code !== 'EEXIST') throw err
-      let owner
+      let text
       try {
-        owner = fs.readFileSync(marker, 'utf8')
+        text = fs.readFileSync(marker, 'utf8')
       } catch (e) {
         if (e.code === 'ENOENT') continue // its holder just left
         throw e
       }
-      const [pid, ownerId, ownerSidecarIno] = owner.split(' ')
-      if (Number(pid) && pidAlive(Number(pid))) {
-        const seen = { worker: id, pid: process.pid, owner: ownerId, ownerPid: Number(pid), ownerSidecarIno }
+      let owner = {}
+      try {
+        owner = JSON.parse(text)
+      } catch {} // empty: its holder was killed before it wrote it (or is writing it this instant)
+      if (owner.pid && pidAlive(owner.pid)) {
+        const seen = { worker: id, pid: process.pid, owner }
         fs.appendFileSync(
           path.join(dir, 'overlaps.log'),
           `${JSON.stringify({ ...seen, session: path.basename(file) })}\n`,
@@ -54,15 +58,22 @@ function enter(file, sidecarIno) {
   }
 }
 
-async function critical(file, write, { check = () => {}, sidecarIno } = {}) {
+/**
+ * The witnessed critical section, with the marker naming who holds, with which sidecar (its inode), for
+ * which entry. A hold whose write is refused leaves it too (the marker goes with it).
+ */
+async function critical(file, write, { check = () => {}, sidecarIno, seq }) {
   check() // a gateway's writes verify the hold first; so does entering the witnessed section
-  enter(file, sidecarIno)
-  const countFile = `${file}.count`
-  const n = Number(fs.existsSync(countFile) ? fs.readFileSync(countFile, 'utf8') || 0 : 0)
-  await new Promise((r) => setImmediate(r))
-  write()
-  fs.writeFileSync(countFile, String(n + 1))
-  fs.rmSync(`${file}.inside`, { force: true })
+  enter(file, { id, impl, sidecarIno: sidecarIno(), seq })
+  try {
+    const countFile = `${file}.count`
+    const n = Number(fs.existsSync(countFile) ? fs.readFileSync(countFile, 'utf8') || 0 : 0)
+    await new Promise((r) => setImmediate(r))
+    write()
+    fs.writeFileSync(countFile, String(n + 1))
+  } finally {
+    fs.rmSync(`${file}.inside`, { force: true })
+  }
 }
 
 async function appendOne(seq) {
@@ -72,7 +83,11 @@ async function appendOne(seq) {
   if (impl === 'native') {
     try {
       await native.withSessionWriteLock(file, opts, (lock) =>
-        critical(file, () => lock.append(entry), { check: () => lock.assertHeld() }),
+        critical(file, () => lock.append(entry), {
+          check: () => lock.assertHeld(),
+          sidecarIno: () => fs.lstatSync(lock.lockPath, { throwIfNoEntry: false })?.ino,
+          seq,
+        }),
       )
     } catch (err) {
       // The legacy race (docs/design.md): a legacy waiter deleted our sidecar; the hold was revoked and nothing
@@ -88,7 +103,7 @@ async function appendOne(seq) {
         `${JSON.stringify({ worker: id, session: path.basename(file), ...removal })}\n`,
       )
     await withLegacyLock(file, { ...opts, onRemoval }, (lock) =>
-      critical(file, () => fs.appendFileSync(file, `${JSON.stringify(entry)}\n`), { sidecarIno: lock.ino }),
+      critical(file, () => fs.appendFileSync(file, `${JSON.stringify(entry)}\n`), { sidecarIno: () => lock.ino, seq }),
     )
   }
   fs.appendFileSync(ackLog, `${path.basename(file)} ${id} ${seq}\n`) // only once the append resolved
