@@ -108,12 +108,19 @@ async function verify() {
   const lost = [...acks].filter(([, c]) => c === 0).map(([k]) => k)
   const duplicated = [...acks].filter(([, c]) => c > 1).map(([k]) => k)
   // Each overlap the witness saw, split by cause (soak/worker.js). The legacy flaw: the holder's sidecar
-  // was deleted by path by a legacy worker that meant to delete a different file. No code of ours can
-  // prevent that (our holder notices at its next write or within 200 ms); it is reported, not failed.
-  // Every other overlap fails.
+  // was deleted by path by a legacy worker that meant to delete a different file, or that judged stale
+  // the payload of a holder before this one (a takeover of ours whose settle ended before the legacy
+  // deletion landed). No code of ours can prevent that (our holder notices at its next write or within
+  // 200 ms); it is reported, not failed. A legacy worker that judged this very holder's payload stale is
+  // not that: every other overlap fails.
   const removals = jsonLines(path.join(dir, 'legacy-removals.log'))
   const deletedByLegacyFlaw = ({ owner, session }) =>
-    removals.some((r) => r.session === session && r.removed === owner.sidecarIno && r.meant !== r.removed)
+    removals.some(
+      (r) =>
+        r.session === session &&
+        r.removed === owner.sidecarIno &&
+        (r.meant !== r.removed || (r.why === 'stale' && r.judgedPid !== owner.pid)),
+    )
   const seen = jsonLines(path.join(dir, 'overlaps.log'))
   const overlaps = seen.filter((o) => !deletedByLegacyFlaw(o))
   const legacyOnlyOverlaps = seen.filter(deletedByLegacyFlaw)
