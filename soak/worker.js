@@ -26,12 +26,13 @@ const { withLegacyLock, pidAlive } = require('../scripts/legacy-lock.js')
 const say = (msg) => process.stdout.write(`${JSON.stringify(msg)}\n`)
 const sessionFile = (n) => path.join(dir, `s${n}.jsonl`)
 
+/** Creates the marker; `false` when it found another live holder's instead (recorded as an overlap). */
 function enter(file, holder) {
   const marker = `${file}.inside`
   for (;;) {
     try {
       fs.writeFileSync(marker, JSON.stringify({ pid: process.pid, ...holder }), { flag: 'wx' })
-      return
+      return true
     } catch (err) {
       if (err.code !== 'EEXIST') throw err
       let text
@@ -51,7 +52,7 @@ function enter(file, holder) {
           path.join(dir, 'overlaps.log'),
           `${JSON.stringify({ ...seen, session: path.basename(file) })}\n`,
         )
-        return
+        return false
       }
       fs.rmSync(marker, { force: true }) // left by a holder that was killed inside
     }
@@ -60,11 +61,12 @@ function enter(file, holder) {
 
 /**
  * The witnessed critical section, with the marker naming who holds, with which sidecar (its inode), for
- * which entry. A hold whose write is refused leaves it too (the marker goes with it).
+ * which entry. A hold whose write is refused leaves it too, and takes its marker along; a holder that
+ * found another's marker leaves that one to its owner.
  */
 async function critical(file, write, { check = () => {}, sidecarIno, seq }) {
   check() // a gateway's writes verify the hold first; so does entering the witnessed section
-  enter(file, { id, impl, sidecarIno: sidecarIno(), seq })
+  const marked = enter(file, { id, impl, sidecarIno: sidecarIno(), seq })
   try {
     const countFile = `${file}.count`
     const n = Number(fs.existsSync(countFile) ? fs.readFileSync(countFile, 'utf8') || 0 : 0)
@@ -72,7 +74,7 @@ async function critical(file, write, { check = () => {}, sidecarIno, seq }) {
     write()
     fs.writeFileSync(countFile, String(n + 1))
   } finally {
-    fs.rmSync(`${file}.inside`, { force: true })
+    if (marked) fs.rmSync(`${file}.inside`, { force: true })
   }
 }
 
